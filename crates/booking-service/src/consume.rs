@@ -1,0 +1,121 @@
+//! What booking-service does with reminder events: track each reminder's progress and move
+//! the appointment's status when the customer answers.
+
+use attend_events::{Event, from_timestamp, v1};
+use attend_runtime::{EventHandler, HandlerError, IncomingEvent, outbox};
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::db::appointments as queries;
+use crate::events::{self, outcome_name};
+
+/// Queue of reminder events for booking-service.
+pub const REMINDER_EVENTS_QUEUE: &str = "booking.reminder-events";
+
+/// Applies `reminder.due.*` and `reminder.outcome`.
+pub struct ReminderEventsHandler;
+
+fn parse_id(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
+    raw.parse()
+        .map_err(|_| HandlerError::permanent(format!("{field} is not a uuid: {raw:?}")))
+}
+
+impl EventHandler for ReminderEventsHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        async move {
+            match event.event_type.as_str() {
+                v1::ReminderDue::TYPE => {
+                    let due: v1::ReminderDue = event.decode()?;
+                    let reminder_id = parse_id(&due.reminder_id, "reminder_id")?;
+                    queries::mark_reminder_dispatched(connection, reminder_id).await?;
+                    Ok(())
+                }
+                v1::ReminderOutcome::TYPE => {
+                    let outcome: v1::ReminderOutcome = event.decode()?;
+                    apply_outcome(connection, &outcome).await
+                }
+                other => Err(HandlerError::permanent(format!(
+                    "unexpected event type {other}"
+                ))),
+            }
+        }
+        .boxed()
+    }
+}
+
+async fn apply_outcome(
+    connection: &mut AsyncPgConnection,
+    outcome: &v1::ReminderOutcome,
+) -> Result<(), HandlerError> {
+    let reminder_id = parse_id(&outcome.reminder_id, "reminder_id")?;
+    let tenant_id = parse_id(&outcome.tenant_id, "tenant_id")?;
+    let kind = outcome.outcome();
+    let occurred_at = from_timestamp(outcome.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
+    let Some(appointment_id) = queries::record_reminder_outcome(
+        connection,
+        reminder_id,
+        outcome_name(kind),
+        &outcome.detail,
+        occurred_at,
+    )
+    .await?
+    else {
+        // Already recorded (a terminal outcome is final) or not a reminder of ours.
+        tracing::debug!(reminder_id = %reminder_id, "outcome ignored: reminder already completed or unknown");
+        return Ok(());
+    };
+
+    match kind {
+        v1::ReminderOutcomeKind::Confirmed => {
+            queries::transition_status(
+                connection,
+                appointment_id,
+                &["scheduled", "reschedule_requested"],
+                "confirmed",
+            )
+            .await?;
+        }
+        v1::ReminderOutcomeKind::RescheduleRequested => {
+            queries::transition_status(
+                connection,
+                appointment_id,
+                &["scheduled", "confirmed"],
+                "reschedule_requested",
+            )
+            .await?;
+        }
+        v1::ReminderOutcomeKind::Cancelled => {
+            cancel_after_reply(connection, appointment_id, tenant_id, occurred_at).await?;
+        }
+        // No answer, busy, failure, opt-out: the reminder records it; the appointment stands.
+        _ => {}
+    }
+    tracing::info!(reminder_id = %reminder_id, appointment_id = %appointment_id, outcome = outcome_name(kind), "reminder outcome applied");
+    Ok(())
+}
+
+/// Cancels the appointment the customer cancelled from a reminder, drops its other pending
+/// reminders, and tells the scheduler, in the consumer's transaction.
+async fn cancel_after_reply(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    occurred_at: chrono::DateTime<Utc>,
+) -> Result<(), HandlerError> {
+    let open = ["scheduled", "confirmed", "reschedule_requested"];
+    if !queries::transition_status(connection, appointment_id, &open, "cancelled").await? {
+        return Ok(());
+    }
+    queries::cancel_pending_reminders(connection, appointment_id).await?;
+    let event =
+        events::appointment_cancelled(appointment_id, tenant_id, "reminder_reply", occurred_at);
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Appointments, their customers and their reminders.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::schema::{appointment_reminders, appointments, customers};
+
+/// An appointment row joined with its customer.
+#[derive(Debug, Clone, Queryable)]
+pub struct AppointmentRecord {
+    /// Appointment id.
+    pub id: Uuid,
+    /// Owning tenant.
+    pub tenant_id: Uuid,
+    /// Start instant.
+    pub starts_at: DateTime<Utc>,
+    /// End instant.
+    pub ends_at: DateTime<Utc>,
+    /// IANA zone of the customer.
+    pub time_zone: String,
+    /// Free-text location.
+    pub location: Option<String>,
+    /// scheduled | confirmed | reschedule_requested | cancelled.
+    pub status: String,
+    /// When the status last changed.
+    pub status_changed_at: DateTime<Utc>,
+    /// When it was booked.
+    pub created_at: DateTime<Utc>,
+    /// Customer id.
+    pub customer_id: Uuid,
+    /// Customer name.
+    pub customer_name: String,
+    /// Customer phone, E.164.
+    pub customer_phone: String,
+    /// Customer locale.
+    pub customer_locale: String,
+}
+
+/// A reminder row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = appointment_reminders, check_for_backend(diesel::pg::Pg))]
+pub struct ReminderRow {
+    /// Reminder id.
+    pub id: Uuid,
+    /// voice | sms.
+    pub channel: String,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// scheduled | dispatched | completed | cancelled.
+    pub state: String,
+    /// How it ended, once it has.
+    pub outcome: Option<String>,
+    /// Detail of the outcome.
+    pub outcome_detail: Option<String>,
+    /// When it ended.
+    pub outcome_at: Option<DateTime<Utc>>,
+}
+
+/// A new appointment to insert.
+pub struct NewAppointmentRow<'a> {
+    /// Its id.
+    pub id: Uuid,
+    /// Owning tenant.
+    pub tenant_id: Uuid,
+    /// Customer id.
+    pub customer_id: Uuid,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// IANA zone name.
+    pub time_zone: &'a str,
+    /// Location.
+    pub location: Option<&'a str>,
+}
+
+/// Inserts the customer, or updates name and locale of the tenant's customer with that phone;
+/// returns the customer id.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn upsert_customer(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    name: &str,
+    phone_e164: &str,
+    locale: &str,
+) -> QueryResult<Uuid> {
+    diesel::insert_into(customers::table)
+        .values((
+            customers::id.eq(Uuid::now_v7()),
+            customers::tenant_id.eq(tenant_id),
+            customers::name.eq(name),
+            customers::phone_e164.eq(phone_e164),
+            customers::locale.eq(locale),
+        ))
+        .on_conflict((customers::tenant_id, customers::phone_e164))
+        .do_update()
+        .set((
+            customers::name.eq(name),
+            customers::locale.eq(locale),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(customers::id)
+        .get_result(connection)
+        .await
+}
+
+/// Inserts an appointment and its reminders.
+#[tracing::instrument(skip_all, fields(appointment_id = %row.id))]
+pub async fn insert_appointment(
+    connection: &mut AsyncPgConnection,
+    row: &NewAppointmentRow<'_>,
+    reminders: &[(Uuid, &str, DateTime<Utc>)],
+) -> QueryResult<()> {
+    diesel::insert_into(appointments::table)
+        .values((
+            appointments::id.eq(row.id),
+            appointments::tenant_id.eq(row.tenant_id),
+            appointments::customer_id.eq(row.customer_id),
+            appointments::starts_at.eq(row.starts_at),
+            appointments::ends_at.eq(row.ends_at),
+            appointments::time_zone.eq(row.time_zone),
+            appointments::location.eq(row.location),
+        ))
+        .execute(connection)
+        .await?;
+    let reminder_rows: Vec<_> = reminders
+        .iter()
+        .map(|(id, channel, due_at)| {
+            (
+                appointment_reminders::id.eq(*id),
+                appointment_reminders::appointment_id.eq(row.id),
+                appointment_reminders::tenant_id.eq(row.tenant_id),
+                appointment_reminders::channel.eq(*channel),
+                appointment_reminders::due_at.eq(*due_at),
+            )
+        })
+        .collect();
+    diesel::insert_into(appointment_reminders::table)
+        .values(reminder_rows)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Returns the tenant's appointment with its customer, or `None` (also for another tenant's).
+#[tracing::instrument(skip_all, fields(appointment_id = %id))]
+pub async fn find_appointment(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<AppointmentRecord>> {
+    appointments::table
+        .inner_join(customers::table)
+        .filter(appointments::id.eq(id))
+        .filter(appointments::tenant_id.eq(tenant_id))
+        .select((
+            appointments::id,
+            appointments::tenant_id,
+            appointments::starts_at,
+            appointments::ends_at,
+            appointments::time_zone,
+            appointments::location,
+            appointments::status,
+            appointments::status_changed_at,
+            appointments::created_at,
+            customers::id,
+            customers::name,
+            customers::phone_e164,
+            customers::locale,
+        ))
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// Returns the reminders of an appointment, earliest first.
+pub async fn reminders_of(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<Vec<ReminderRow>> {
+    appointment_reminders::table
+        .filter(appointment_reminders::appointment_id.eq(appointment_id))
+        .order((appointment_reminders::due_at, appointment_reminders::id))
+        .select(ReminderRow::as_select())
+        .load(connection)
+        .await
+}
+
+/// Sets the status of an appointment if it is currently one of `from`; returns whether it
+/// changed.
+pub async fn transition_status(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+) -> QueryResult<bool> {
+    let changed = diesel::update(appointments::table.find(id))
+        .filter(appointments::status.eq_any(from))
+        .set((
+            appointments::status.eq(to),
+            appointments::status_changed_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Marks every reminder of the appointment that has not gone out as cancelled.
+pub async fn cancel_pending_reminders(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<usize> {
+    diesel::update(appointment_reminders::table)
+        .filter(appointment_reminders::appointment_id.eq(appointment_id))
+        .filter(appointment_reminders::state.eq("scheduled"))
+        .set(appointment_reminders::state.eq("cancelled"))
+        .execute(connection)
+        .await
+}
+
+/// Marks a reminder as handed to its channel, unless it already moved on.
+pub async fn mark_reminder_dispatched(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+) -> QueryResult<usize> {
+    diesel::update(appointment_reminders::table.find(reminder_id))
+        .filter(appointment_reminders::state.eq("scheduled"))
+        .set(appointment_reminders::state.eq("dispatched"))
+        .execute(connection)
+        .await
+}
+
+/// Records a reminder's outcome unless it already has one; returns the appointment id when
+/// it was recorded now.
+pub async fn record_reminder_outcome(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    outcome: &str,
+    detail: &str,
+    occurred_at: DateTime<Utc>,
+) -> QueryResult<Option<Uuid>> {
+    diesel::update(appointment_reminders::table.find(reminder_id))
+        .filter(appointment_reminders::outcome.is_null())
+        .set((
+            appointment_reminders::state.eq("completed"),
+            appointment_reminders::outcome.eq(outcome),
+            appointment_reminders::outcome_detail.eq(Some(detail).filter(|text| !text.is_empty())),
+            appointment_reminders::outcome_at.eq(occurred_at),
+        ))
+        .returning(appointment_reminders::appointment_id)
+        .get_result(connection)
+        .await
+        .optional()
+}

@@ -1,0 +1,5 @@
+//! Rows and queries of the `booking` schema.
+
+pub mod appointments;
+pub mod schema;
+pub mod tenants;

@@ -1,0 +1,431 @@
+//! The create-appointment request, and its validation into a [`NewAppointment`].
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use attend_runtime::Problem;
+
+use super::phone::normalize_e164;
+
+/// The longest a free-text field may be.
+const MAX_TEXT_LEN: usize = 500;
+/// The most reminders one appointment may have.
+const MAX_REMINDERS: usize = 10;
+/// Appointment length when the request does not say.
+pub const DEFAULT_DURATION_MINUTES: i64 = 30;
+
+/// The channel a reminder goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A phone call with a DTMF menu.
+    Voice,
+    /// A text message answered Yes or No.
+    Sms,
+}
+
+impl Channel {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+        }
+    }
+}
+
+/// `POST /v1/appointments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppointmentRequest {
+    /// Who the appointment is for.
+    pub customer: CustomerRequest,
+    /// RFC 3339 start, with its offset.
+    pub start: String,
+    /// Length in minutes; 30 when absent.
+    pub duration_minutes: Option<i64>,
+    /// IANA zone of the customer, for speaking and writing the time.
+    pub time_zone: String,
+    /// Free text, e.g. the clinic's address.
+    pub location: Option<String>,
+    /// Reminders to send before the start.
+    #[serde(default)]
+    pub reminders: Vec<ReminderRequest>,
+}
+
+/// The customer part of the request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRequest {
+    /// Name to address them by.
+    pub name: String,
+    /// Phone number, E.164 or national in the tenant's default region.
+    pub phone: String,
+    /// BCP 47 language tag; `en` when absent.
+    pub locale: Option<String>,
+}
+
+/// One requested reminder: exactly one of `offset` (before the start) and `at`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReminderRequest {
+    /// Channel to send it on.
+    pub channel: Channel,
+    /// ISO 8601 duration before the start, e.g. `PT2H`, `P1D`.
+    pub offset: Option<String>,
+    /// RFC 3339 instant.
+    pub at: Option<String>,
+}
+
+/// A validated appointment, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAppointment {
+    /// Customer name, trimmed.
+    pub customer_name: String,
+    /// Customer phone in E.164.
+    pub customer_phone: String,
+    /// Customer locale.
+    pub customer_locale: String,
+    /// Start instant.
+    pub start: DateTime<Utc>,
+    /// End instant.
+    pub end: DateTime<Utc>,
+    /// The customer's zone.
+    pub time_zone: Tz,
+    /// Trimmed location, if any.
+    pub location: Option<String>,
+    /// Reminders with their due instants.
+    pub reminders: Vec<PlannedReminder>,
+}
+
+/// A reminder with its due instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedReminder {
+    /// Channel to send it on.
+    pub channel: Channel,
+    /// When to send it; may be past (then it fires at once).
+    pub due_at: DateTime<Utc>,
+}
+
+/// Collects every failing field, so one answer lists them all.
+#[derive(Default)]
+struct Issues {
+    fields: Vec<(String, String)>,
+}
+
+impl Issues {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.fields.push((field.into(), message.into()));
+    }
+
+    fn into_problem(self) -> Option<Problem> {
+        let mut fields = self.fields.into_iter();
+        let (field, message) = fields.next()?;
+        let mut problem = Problem::invalid_field(field, message);
+        for (field, message) in fields {
+            problem = problem.with_field(field, message);
+        }
+        Some(problem)
+    }
+}
+
+impl CreateAppointmentRequest {
+    /// Validates the request at `now` for a tenant reading national numbers in
+    /// `default_region`; the problem names every failing field.
+    pub fn validate(
+        self,
+        default_region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewAppointment, Problem> {
+        let mut issues = Issues::default();
+
+        let customer_name = self.customer.name.trim().to_owned();
+        if customer_name.is_empty() || customer_name.chars().count() > 200 {
+            issues.add("customer.name", "must be 1 to 200 characters");
+        }
+        let customer_phone = normalize_e164(&self.customer.phone, default_region)
+            .map_err(|message| issues.add("customer.phone", message))
+            .unwrap_or_default();
+        let customer_locale = self.customer.locale.unwrap_or_else(|| "en".to_owned());
+        if !is_language_tag(&customer_locale) {
+            issues.add(
+                "customer.locale",
+                "must be a BCP 47 language tag such as en or de-DE",
+            );
+        }
+
+        let time_zone = self
+            .time_zone
+            .parse::<Tz>()
+            .map_err(|_| {
+                issues.add(
+                    "time_zone",
+                    "must be an IANA time zone such as Europe/Berlin",
+                )
+            })
+            .ok();
+
+        let start = DateTime::parse_from_rfc3339(&self.start)
+            .map(|start| start.with_timezone(&Utc))
+            .map_err(|_| {
+                issues.add(
+                    "start",
+                    "must be an RFC 3339 date-time with offset, e.g. 2026-12-01T09:30:00+01:00",
+                )
+            })
+            .ok();
+        if let Some(start) = start
+            && start <= now
+        {
+            issues.add("start", "must be in the future");
+        }
+
+        let duration_minutes = self.duration_minutes.unwrap_or(DEFAULT_DURATION_MINUTES);
+        if !(1..=24 * 60).contains(&duration_minutes) {
+            issues.add("duration_minutes", "must be from 1 to 1440");
+        }
+
+        let location = self
+            .location
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty());
+        if location
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > MAX_TEXT_LEN)
+        {
+            issues.add(
+                "location",
+                format!("must be at most {MAX_TEXT_LEN} characters"),
+            );
+        }
+
+        if self.reminders.len() > MAX_REMINDERS {
+            issues.add(
+                "reminders",
+                format!("must hold at most {MAX_REMINDERS} reminders"),
+            );
+        }
+        let mut reminders = Vec::with_capacity(self.reminders.len());
+        for (index, reminder) in self.reminders.into_iter().enumerate() {
+            let field = |name: &str| format!("reminders[{index}].{name}");
+            if reminder.channel == Channel::Sms {
+                // The SMS path arrives with sms-service; accepting it now would plan reminders
+                // nothing sends.
+                issues.add(
+                    field("channel"),
+                    "sms reminders are not available yet; use voice",
+                );
+                continue;
+            }
+            let due_at = match (&reminder.offset, &reminder.at) {
+                (Some(offset), None) => match parse_offset(offset) {
+                    Ok(offset) => start.map(|start| start - offset),
+                    Err(message) => {
+                        issues.add(field("offset"), message);
+                        None
+                    }
+                },
+                (None, Some(at)) => match DateTime::parse_from_rfc3339(at) {
+                    Ok(at) => Some(at.with_timezone(&Utc)),
+                    Err(_) => {
+                        issues.add(field("at"), "must be an RFC 3339 date-time with offset");
+                        None
+                    }
+                },
+                _ => {
+                    issues.add(field("offset"), "give exactly one of offset and at");
+                    None
+                }
+            };
+            if let (Some(due_at), Some(start)) = (due_at, start) {
+                if due_at >= start {
+                    issues.add(
+                        field(if reminder.at.is_some() {
+                            "at"
+                        } else {
+                            "offset"
+                        }),
+                        "must fall before the start",
+                    );
+                }
+                reminders.push(PlannedReminder {
+                    channel: reminder.channel,
+                    due_at,
+                });
+            }
+        }
+
+        if let Some(problem) = issues.into_problem() {
+            return Err(problem);
+        }
+        // Every `None` above recorded an issue, so these hold values here.
+        let (Some(start), Some(time_zone)) = (start, time_zone) else {
+            return Err(Problem::invalid_field("start", "is invalid"));
+        };
+        Ok(NewAppointment {
+            customer_name,
+            customer_phone,
+            customer_locale,
+            start,
+            end: start + Duration::minutes(duration_minutes),
+            time_zone,
+            location,
+            reminders,
+        })
+    }
+}
+
+/// Parses an ISO 8601 duration made of weeks, days, hours, minutes and seconds. Years and
+/// months are refused: their length depends on the calendar, and a reminder must be exact.
+pub fn parse_offset(text: &str) -> Result<Duration, String> {
+    let parsed = iso8601::duration(text.trim())
+        .map_err(|_| "must be an ISO 8601 duration such as PT2H or P1DT30M".to_owned())?;
+    let duration = match parsed {
+        iso8601::Duration::Weeks(weeks) => Duration::weeks(i64::from(weeks)),
+        iso8601::Duration::YMDHMS {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            millisecond,
+        } => {
+            if year != 0 || month != 0 {
+                return Err("must not use years or months; write days instead (P30D)".to_owned());
+            }
+            Duration::days(i64::from(day))
+                + Duration::hours(i64::from(hour))
+                + Duration::minutes(i64::from(minute))
+                + Duration::seconds(i64::from(second))
+                + Duration::milliseconds(i64::from(millisecond))
+        }
+    };
+    if duration <= Duration::zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    if duration > Duration::days(366) {
+        return Err("must be at most a year".to_owned());
+    }
+    Ok(duration)
+}
+
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split(['-', '_']);
+    let Some(language) = parts.next() else {
+        return false;
+    };
+    (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|part| {
+            (2..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn request(json: &str) -> CreateAppointmentRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_request_gets_due_times_from_offsets() {
+        let appointment = request(
+            r#"{"customer":{"name":" Ada ","phone":"+12015550123","locale":"en-GB"},
+                "start":"2026-11-22T09:30:00+01:00","time_zone":"Europe/Berlin",
+                "reminders":[{"channel":"voice","offset":"P1D"},{"channel":"voice","at":"2026-11-22T07:00:00Z"}]}"#,
+        )
+        .validate("US", now())
+        .unwrap();
+        assert_eq!(appointment.customer_name, "Ada");
+        assert_eq!(appointment.start.to_rfc3339(), "2026-11-22T08:30:00+00:00");
+        assert_eq!(appointment.end - appointment.start, Duration::minutes(30));
+        assert_eq!(
+            appointment.reminders[0].due_at.to_rfc3339(),
+            "2026-11-21T08:30:00+00:00"
+        );
+        assert_eq!(
+            appointment.reminders[1].due_at.to_rfc3339(),
+            "2026-11-22T07:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn every_failing_field_is_named() {
+        let problem = request(
+            r#"{"customer":{"name":"","phone":"12"},"start":"tomorrow","time_zone":"Mars/Base",
+                "reminders":[{"channel":"voice"},{"channel":"voice","offset":"P1M"}]}"#,
+        )
+        .validate("US", now())
+        .unwrap_err();
+        let fields: Vec<&str> = problem
+            .errors
+            .iter()
+            .map(|issue| issue.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "customer.name",
+                "customer.phone",
+                "time_zone",
+                "start",
+                "reminders[0].offset",
+                "reminders[1].offset"
+            ]
+        );
+        assert_eq!(problem.status, 422);
+    }
+
+    #[test]
+    fn a_start_in_the_past_is_refused() {
+        let problem = request(
+            r#"{"customer":{"name":"Ada","phone":"+12015550123"},"start":"2026-11-21T09:00:00Z","time_zone":"UTC"}"#,
+        )
+        .validate("US", now())
+        .unwrap_err();
+        assert_eq!(problem.errors[0].field, "start");
+    }
+
+    #[test]
+    fn a_reminder_at_or_after_the_start_is_refused() {
+        let problem = request(
+            r#"{"customer":{"name":"Ada","phone":"+12015550123"},"start":"2026-11-22T09:00:00Z","time_zone":"UTC",
+                "reminders":[{"channel":"voice","at":"2026-11-22T09:00:00Z"}]}"#,
+        )
+        .validate("US", now())
+        .unwrap_err();
+        assert_eq!(problem.errors[0].field, "reminders[0].at");
+    }
+
+    #[test]
+    fn offsets_parse_exact_units_only() {
+        assert_eq!(parse_offset("PT2H").unwrap(), Duration::hours(2));
+        assert_eq!(
+            parse_offset("P1DT30M").unwrap(),
+            Duration::minutes(24 * 60 + 30)
+        );
+        assert_eq!(parse_offset("P2W").unwrap(), Duration::weeks(2));
+        assert!(parse_offset("P1M").is_err());
+        assert!(parse_offset("PT0S").is_err());
+        assert!(parse_offset("2 hours").is_err());
+    }
+
+    #[test]
+    fn language_tags_are_checked() {
+        assert!(is_language_tag("en"));
+        assert!(is_language_tag("de-DE"));
+        assert!(is_language_tag("pt_BR"));
+        assert!(!is_language_tag("english please"));
+        assert!(!is_language_tag("e"));
+    }
+}

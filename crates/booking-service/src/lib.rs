@@ -1,0 +1,15 @@
+//! booking-service: tenants, API keys, customers, appointments and the reminders planned for
+//! them. It is where CRMs and voicebots book, and where reminder answers change appointments.
+
+pub mod auth;
+pub mod config;
+pub mod consume;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod routes;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

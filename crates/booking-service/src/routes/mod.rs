@@ -1,0 +1,24 @@
+//! HTTP routes of booking-service.
+
+pub mod admin;
+pub mod appointments;
+
+use actix_web::web;
+
+/// Registers every route of the native API.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/v1/admin/tenants", web::post().to(admin::create_tenant))
+        .route(
+            "/v1/appointments",
+            web::post().to(appointments::create_appointment),
+        )
+        .route(
+            "/v1/appointments/{id}",
+            web::get().to(appointments::get_appointment),
+        )
+        .route(
+            "/v1/appointments/{id}/cancel",
+            web::post().to(appointments::cancel_appointment),
+        );
+}

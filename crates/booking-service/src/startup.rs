@@ -1,0 +1,105 @@
+//! Building and running booking-service.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::web;
+use attend_events::routing_keys;
+use attend_runtime::db::DbPool;
+use attend_runtime::service::{self, Infra, Runner};
+use attend_runtime::{ConsumerSpec, Secret};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+use crate::config::Config;
+use crate::consume::{REMINDER_EVENTS_QUEUE, ReminderEventsHandler};
+use crate::routes;
+
+/// The service's schema.
+pub const SCHEMA: &str = "booking";
+/// The service's migrations.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The `booking` schema's pool.
+    pub pool: DbPool,
+    /// The operator token.
+    pub admin_token: Secret,
+}
+
+/// A built booking-service, ready to run.
+pub struct Application {
+    port: u16,
+    infra: Infra,
+    runner: Runner,
+}
+
+impl Application {
+    /// Migrates, connects, declares its queue and binds `HTTP_HOST:HTTP_PORT`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = service::bind(&config.common.http_host, config.common.http_port)?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Like [`Application::build`] on a listener bound by the caller (tests bind port 0).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let infra = Infra::start("booking-service", SCHEMA, &config.common, MIGRATIONS).await?;
+        let consumer = infra.consumer(
+            ConsumerSpec::new(
+                REMINDER_EVENTS_QUEUE,
+                vec![
+                    routing_keys::REMINDER_DUE_VOICE,
+                    routing_keys::REMINDER_DUE_SMS,
+                    routing_keys::REMINDER_OUTCOME,
+                ],
+            ),
+            Arc::new(ReminderEventsHandler),
+        );
+        consumer.declare().await?;
+
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            pool: infra.pool.clone(),
+            admin_token: config.admin_token.clone(),
+        };
+        let server = service::http_server(listener, infra.health(), move |config| {
+            config.app_data(web::Data::new(state.clone()));
+            routes::configure(config);
+        })?;
+
+        let mut runner = Runner::new();
+        runner.server(server);
+        let relay = infra.relay();
+        runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
+        runner.spawn("reminder-events-consumer", move |cancel| {
+            consumer.run(cancel)
+        });
+        runner.close_on_exit(infra.clone());
+        tracing::info!(port, "booking-service ready");
+        Ok(Self {
+            port,
+            infra,
+            runner,
+        })
+    }
+
+    /// Returns the port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Returns the pool (tests inspect the database through it).
+    pub fn pool(&self) -> DbPool {
+        self.infra.pool.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.runner.run_until_stopped(shutdown).await
+    }
+}
