@@ -1,0 +1,267 @@
+//! What the sim saw: the in-memory record of every call, and the routes tests read it through.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::SimState;
+use crate::error::SimApiError;
+use crate::script::{CalleeScript, ScriptSource, number_key};
+use crate::webhook::HttpMethod;
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallStatus {
+    /// Placed, not yet answered.
+    Ringing,
+    /// Answered; the application's XML is being acted out.
+    InProgress,
+    /// Answered and hung up.
+    Completed,
+    /// Never answered.
+    NoAnswer,
+    /// Stopped by the sim itself (for example at shutdown).
+    Failed,
+}
+
+impl CallStatus {
+    /// Returns the value the carrier sends as `CallStatus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ringing => "ringing",
+            Self::InProgress => "in-progress",
+            Self::Completed => "completed",
+            Self::NoAnswer => "no-answer",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A `<Speak>` the callee heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpokenText {
+    /// The text, entities resolved and whitespace collapsed.
+    pub text: String,
+    /// The `voice` attribute as written, if any.
+    pub voice: Option<String>,
+    /// The `language` attribute as written, if any.
+    pub language: Option<String>,
+}
+
+/// A Gather the callee reached, and what they did there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatherRecord {
+    /// `Gather`, `GetInput` or `GetDigits`.
+    pub element: String,
+    /// The action URL.
+    pub action: String,
+    /// The action method.
+    pub method: HttpMethod,
+    /// The `inputType` attribute, if any.
+    pub input_type: Option<String>,
+    /// The `numDigits` limit, if any.
+    pub num_digits: Option<u32>,
+    /// The timeout the carrier would have waited (the sim does not wait).
+    pub execution_timeout: u32,
+    /// The finishing key, if enabled.
+    pub finish_on_key: Option<char>,
+    /// The digits sent to the action, or `None` when nothing was pressed.
+    pub digits: Option<String>,
+    /// `input`, `no_input_fallthrough` or `no_input_post_empty`.
+    pub outcome: &'static str,
+}
+
+/// One HTTP request from the sim to the application, and its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// The URL requested (without the GET parameters the sim added).
+    pub url: String,
+    /// The method used.
+    pub method: HttpMethod,
+    /// The `Event` parameter sent, if any (Gather actions carry none).
+    pub event: Option<String>,
+    /// Every parameter sent.
+    pub request_params: BTreeMap<String, String>,
+    /// The response status, if a response arrived.
+    pub response_status: Option<u16>,
+    /// The response body (lossy UTF-8), if a response arrived.
+    pub response_body: Option<String>,
+    /// Why no usable response arrived, if so.
+    pub error: Option<String>,
+    /// When the request was sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Everything the sim knows about one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    /// The call's id (`CallUUID`, also the make-call `request_uuid`).
+    pub call_uuid: Uuid,
+    /// Caller id.
+    pub from: String,
+    /// Destination number.
+    pub to: String,
+    /// First document URL.
+    pub answer_url: String,
+    /// Method for the answer URL.
+    pub answer_method: HttpMethod,
+    /// Hangup callback URL, if given.
+    pub hangup_url: Option<String>,
+    /// Method for the hangup URL.
+    pub hangup_method: HttpMethod,
+    /// Ring callback URL, if given.
+    pub ring_url: Option<String>,
+    /// Fallback URL, if given (recorded; not used yet).
+    pub fallback_url: Option<String>,
+    /// `caller_name`, if given.
+    pub caller_name: Option<String>,
+    /// `time_limit` in seconds, if given (recorded; not enforced yet).
+    pub time_limit: Option<u64>,
+    /// `machine_detection`, if given (recorded; not simulated yet).
+    pub machine_detection: Option<String>,
+    /// Where the call is in its life.
+    pub status: CallStatus,
+    /// The `HangupCause` sent, once the call has ended.
+    pub hangup_cause: Option<String>,
+    /// The `hangup_cause_code` sent, once the call has ended.
+    pub hangup_cause_code: Option<u32>,
+    /// The `hangup_source` sent, once the call has ended.
+    pub hangup_source: Option<String>,
+    /// Why the call ended early, when the application misbehaved.
+    pub error: Option<String>,
+    /// Simulated call length in seconds (`Duration` and `BillDuration`).
+    pub duration: u64,
+    /// When the call was placed.
+    pub created_at: DateTime<Utc>,
+    /// When the callee answered.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// When the call ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The callee script the call followed.
+    pub script: CalleeScript,
+    /// Whether the script was an override or the default.
+    pub script_source: ScriptSource,
+    /// Every Speak heard, in order (Gather prompts included).
+    pub spoken: Vec<SpokenText>,
+    /// Every Play URL heard, in order.
+    pub played: Vec<String>,
+    /// Every Gather reached, in order.
+    pub gathers: Vec<GatherRecord>,
+    /// Valid elements the sim skipped because it does not simulate them (`Dial`, `Record`, …).
+    pub skipped_elements: Vec<String>,
+    /// Every webhook request, in order.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl CallRecord {
+    /// Returns whether the call has ended.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.status,
+            CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Failed
+        )
+    }
+}
+
+/// Every call placed since start-up (or since the last clear), in order.
+#[derive(Debug, Default)]
+pub struct CallStore {
+    calls: Mutex<Vec<CallRecord>>,
+}
+
+impl CallStore {
+    /// Adds a new call.
+    pub fn insert(&self, record: CallRecord) {
+        self.lock().push(record);
+    }
+
+    /// Changes the call `call_uuid`, if it is still recorded (a clear may have dropped it).
+    pub fn update(&self, call_uuid: Uuid, change: impl FnOnce(&mut CallRecord)) {
+        let mut calls = self.lock();
+        if let Some(record) = calls
+            .iter_mut()
+            .find(|record| record.call_uuid == call_uuid)
+        {
+            change(record);
+        }
+    }
+
+    /// Returns a copy of the call `call_uuid`.
+    pub fn get(&self, call_uuid: Uuid) -> Option<CallRecord> {
+        self.lock()
+            .iter()
+            .find(|record| record.call_uuid == call_uuid)
+            .cloned()
+    }
+
+    /// Returns every call, or only those to `to` (compared without a leading '+').
+    pub fn list(&self, to: Option<&str>) -> Vec<CallRecord> {
+        let wanted = to.map(number_key);
+        self.lock()
+            .iter()
+            .filter(|record| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|wanted| number_key(&record.to) == *wanted)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets every call.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CallRecord>> {
+        // A panic while holding the lock cannot leave a record half-written in a way that
+        // matters to a test double, so keep serving.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Registers the inspection routes.
+pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/sim/calls", web::get().to(list_calls))
+        .route("/sim/calls", web::delete().to(clear_calls))
+        .route("/sim/calls/{call_uuid}", web::get().to(get_call))
+        .route("/healthz", web::get().to(health))
+        .route("/readyz", web::get().to(health));
+}
+
+#[derive(Debug, Deserialize)]
+struct CallFilter {
+    to: Option<String>,
+}
+
+async fn list_calls(state: web::Data<SimState>, filter: web::Query<CallFilter>) -> HttpResponse {
+    HttpResponse::Ok().json(state.calls.list(filter.to.as_deref()))
+}
+
+async fn get_call(
+    state: web::Data<SimState>,
+    call_uuid: web::Path<String>,
+) -> Result<HttpResponse, SimApiError> {
+    let call_uuid = call_uuid.into_inner();
+    let record = Uuid::parse_str(&call_uuid)
+        .ok()
+        .and_then(|id| state.calls.get(id))
+        .ok_or(SimApiError::CallNotFound(call_uuid))?;
+    Ok(HttpResponse::Ok().json(record))
+}
+
+async fn clear_calls(state: web::Data<SimState>) -> HttpResponse {
+    state.calls.clear();
+    tracing::info!("call records cleared");
+    HttpResponse::NoContent().finish()
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}

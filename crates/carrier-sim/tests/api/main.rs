@@ -1,0 +1,14 @@
+//! End-to-end tests of the carrier sim against a fake gateway, both in this process.
+
+mod calls;
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness: a failed setup step should fail the test at once"
+)]
+mod helpers;
+mod make_call;
+mod no_input;
+mod robustness;
+mod scripts;
+mod signatures;
