@@ -1,0 +1,241 @@
+//! Crash safety of the outbox relay and the inbox consumer, on real Postgres and RabbitMQ.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attend_events::{Event, routing_keys, v1};
+use attend_runtime::amqp::{Broker, Publisher};
+use attend_runtime::consumer::EventConsumer;
+use attend_runtime::db::{self, SchemaName};
+use attend_runtime::metrics::Metrics;
+use attend_runtime::outbox::{self, OutboxRelay, RelayFault};
+use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent, Secret};
+use attend_test_support::{TestEnv, wait_until};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("tests/migrations");
+
+/// Records every event it applies, so the test can count effects.
+struct RecordingHandler;
+
+impl EventHandler for RecordingHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        async move {
+            let outcome: v1::ReminderOutcome = event.decode()?;
+            diesel::sql_query("INSERT INTO applied (event_id, reminder_id) VALUES ($1, $2)")
+                .bind::<diesel::sql_types::Uuid, _>(event.id)
+                .bind::<diesel::sql_types::Text, _>(outcome.reminder_id)
+                .execute(connection)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+async fn count(pool: &db::DbPool, sql: &str) -> i64 {
+    let mut connection = pool.get().await.unwrap();
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut connection)
+        .await
+        .unwrap()
+        .count
+}
+
+#[tokio::test]
+async fn a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothing() {
+    let env = TestEnv::new().await.unwrap();
+    let schema = SchemaName::new("relaytest").unwrap();
+    db::migrate(&env.database_url, schema, MIGRATIONS)
+        .await
+        .unwrap();
+    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
+    let broker = Broker::connect(
+        &Secret::new(env.amqp_url.clone()),
+        &env.amqp_prefix,
+        "test",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let metrics = Metrics::new();
+
+    // The consumer's queue (test.observer is cleaned up with the test) and its inbox.
+    let consumer = EventConsumer::new(
+        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
+        broker.clone(),
+        pool.clone(),
+        Arc::new(RecordingHandler),
+        metrics.clone(),
+    );
+    consumer.declare().await.unwrap();
+    let stop = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(stop.clone()));
+
+    // A state change and its event, in one transaction.
+    let event = v1::ReminderOutcome {
+        reminder_id: "r-1".into(),
+        ..Default::default()
+    };
+    let mut connection = pool.get().await.unwrap();
+    let event_id = connection
+        .transaction::<_, diesel::result::Error, _>(async |connection| {
+            outbox::enqueue(connection, None, &event).await
+        })
+        .await
+        .unwrap();
+    drop(connection);
+
+    let mut relay = OutboxRelay::new(
+        pool.clone(),
+        broker.clone(),
+        &env.database_url,
+        schema,
+        "/test",
+        metrics.clone(),
+    );
+    let publisher = Publisher::open(&broker, "/test").await.unwrap();
+
+    // The broker confirmed the event, then the relay "died" before deleting its row.
+    relay.fault = RelayFault::CrashAfterPublish;
+    assert!(relay.relay_batch(&publisher).await.is_err());
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS count FROM outbox").await,
+        1,
+        "the row survives the crash"
+    );
+
+    // The restarted relay publishes it again and deletes the row.
+    relay.fault = RelayFault::None;
+    assert_eq!(relay.relay_batch(&publisher).await.unwrap(), 1);
+    assert_eq!(
+        count(&pool, "SELECT count(*) AS count FROM outbox").await,
+        0
+    );
+
+    // Both deliveries arrived; the inbox absorbed the second one.
+    wait_until(
+        Duration::from_secs(10),
+        "both deliveries to be consumed",
+        || async {
+            let text = metrics.render();
+            (text.contains(
+                r#"attend_events_consumed_total{queue="test.observer",result="applied"} 1"#,
+            ) && text.contains(
+                r#"attend_events_consumed_total{queue="test.observer",result="duplicate"} 1"#,
+            ))
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let applied = format!("SELECT count(*) AS count FROM applied WHERE event_id = '{event_id}'");
+    assert_eq!(
+        count(&pool, &applied).await,
+        1,
+        "the effect happened exactly once"
+    );
+    assert_eq!(v1::ReminderOutcome::TYPE, "attend.reminder.outcome.v1");
+
+    stop.cancel();
+    consuming.await.unwrap().unwrap();
+    broker.close().await;
+    pool.close();
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_notified_relay_publishes_a_committed_event_without_waiting_for_the_poll() {
+    let env = TestEnv::new().await.unwrap();
+    let schema = SchemaName::new("relaytest").unwrap();
+    db::migrate(&env.database_url, schema, MIGRATIONS)
+        .await
+        .unwrap();
+    // Migrating twice is a no-op (replicas starting together run it under a lock).
+    db::migrate(&env.database_url, schema, MIGRATIONS)
+        .await
+        .unwrap();
+    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
+    let broker = Broker::connect(
+        &Secret::new(env.amqp_url.clone()),
+        &env.amqp_prefix,
+        "test",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let metrics = Metrics::new();
+    let consumer = EventConsumer::new(
+        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
+        broker.clone(),
+        pool.clone(),
+        Arc::new(RecordingHandler),
+        metrics.clone(),
+    );
+    consumer.declare().await.unwrap();
+    let stop = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(stop.clone()));
+    let mut relay = OutboxRelay::new(
+        pool.clone(),
+        broker.clone(),
+        &env.database_url,
+        schema,
+        "/test",
+        metrics.clone(),
+    );
+    // A poll far longer than the test: only LISTEN/NOTIFY can wake the relay in time.
+    relay.poll_interval = Duration::from_secs(3600);
+    let relaying = tokio::spawn(relay.run(stop.clone()));
+    // Let the relay finish its first (empty) drain and start listening.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut connection = pool.get().await.unwrap();
+    let event = v1::ReminderOutcome {
+        reminder_id: "r-2".into(),
+        ..Default::default()
+    };
+    connection
+        .transaction::<_, diesel::result::Error, _>(async |connection| {
+            outbox::enqueue(connection, None, &event).await
+        })
+        .await
+        .unwrap();
+    drop(connection);
+    wait_until(
+        Duration::from_secs(5),
+        "the event to be applied",
+        || async {
+            (count(
+                &pool,
+                "SELECT count(*) AS count FROM applied WHERE reminder_id = 'r-2'",
+            )
+            .await
+                == 1)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    stop.cancel();
+    consuming.await.unwrap().unwrap();
+    relaying.await.unwrap().unwrap();
+    broker.close().await;
+    pool.close();
+    env.cleanup().await.unwrap();
+}
