@@ -48,13 +48,19 @@ struct Count {
     count: i64,
 }
 
+/// Returns what a `SELECT count(*) AS count ...` query gives; a query that cannot run fails
+/// the test.
 async fn count(pool: &db::DbPool, sql: &str) -> i64 {
-    let mut connection = pool.get().await.unwrap();
-    diesel::sql_query(sql)
+    let Ok(mut connection) = pool.get().await else {
+        panic!("no database connection")
+    };
+    match diesel::sql_query(sql)
         .get_result::<Count>(&mut connection)
         .await
-        .unwrap()
-        .count
+    {
+        Ok(row) => row.count,
+        Err(error) => panic!("{sql} failed: {error}"),
+    }
 }
 
 #[tokio::test]
