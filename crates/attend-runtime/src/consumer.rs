@@ -26,6 +26,9 @@ use crate::metrics::Metrics;
 use crate::schema::inbox;
 use crate::telemetry;
 
+/// How long a transient failure is retried in-process before the delivery is requeued.
+const TRANSIENT_RETRY_BUDGET: Duration = Duration::from_secs(60);
+
 /// An event as delivered to a handler.
 #[derive(Debug, Clone)]
 pub struct IncomingEvent {
@@ -336,7 +339,7 @@ impl EventConsumer {
         {
             telemetry::set_remote_parent(&span, &traceparent);
         }
-        let disposition = self.apply(&event).instrument(span.clone()).await;
+        let disposition = self.apply_with_retries(&event).instrument(span.clone()).await;
         let _entered = span.enter();
         let acked = match disposition {
             Disposition::Applied | Disposition::Duplicate => {
@@ -372,6 +375,23 @@ impl EventConsumer {
             Disposition::DeadLetter => "dead_letter",
         };
         self.metrics.event_consumed(self.spec.queue, label);
+    }
+
+    /// Applies the event, retrying transient failures in-process with backoff (250 ms doubling
+    /// to 5 s, about a minute in all) before giving it back to the broker. A database restart
+    /// must not use up the delivery limit that is meant for poison messages.
+    async fn apply_with_retries(&self, event: &IncomingEvent) -> Disposition {
+        let mut pause = Duration::from_millis(250);
+        let mut waited = Duration::ZERO;
+        loop {
+            let disposition = self.apply(event).await;
+            if disposition != Disposition::Retry || waited >= TRANSIENT_RETRY_BUDGET {
+                return disposition;
+            }
+            tokio::time::sleep(pause).await;
+            waited += pause;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 
     /// Records the event in the inbox and applies it, in one transaction.
