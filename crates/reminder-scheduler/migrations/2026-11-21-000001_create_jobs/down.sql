@@ -1,0 +1,2 @@
+DROP TABLE reminder_jobs;
+DROP TABLE appointments;

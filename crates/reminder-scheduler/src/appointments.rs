@@ -1,0 +1,120 @@
+//! What the scheduler remembers about each appointment: enough to apply appointment events
+//! that arrive late or out of order (after redeliveries) without resurrecting reminders.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::appointments;
+
+/// Whether an appointment still wants reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppointmentStatus {
+    /// Its reminders fire.
+    Active,
+    /// Final: no reminder of it fires, and no later event adds one.
+    Cancelled,
+}
+
+impl AppointmentStatus {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An appointment's row, locked for the rest of the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockedAppointment {
+    /// Active or cancelled.
+    pub status: AppointmentStatus,
+    /// Reschedules applied so far.
+    pub reschedule_count: i32,
+}
+
+/// Returns the appointment's row locked `FOR UPDATE`, creating it as active with `start`
+/// first when it is unknown. Events of one appointment handled at once by two instances
+/// take turns on this lock.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id))]
+pub async fn lock_or_create(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    start: DateTime<Utc>,
+) -> QueryResult<LockedAppointment> {
+    diesel::insert_into(appointments::table)
+        .values((
+            appointments::appointment_id.eq(appointment_id),
+            appointments::tenant_id.eq(tenant_id),
+            appointments::start.eq(Some(start)),
+            appointments::status.eq(AppointmentStatus::Active.as_str()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(connection)
+        .await?;
+    let (status, reschedule_count): (String, i32) = appointments::table
+        .find(appointment_id)
+        .select((appointments::status, appointments::reschedule_count))
+        .for_update()
+        .first(connection)
+        .await?;
+    let status = if status == AppointmentStatus::Cancelled.as_str() {
+        AppointmentStatus::Cancelled
+    } else {
+        AppointmentStatus::Active
+    };
+    Ok(LockedAppointment {
+        status,
+        reschedule_count,
+    })
+}
+
+/// Sets the start of an active appointment and counts one reschedule when `rescheduled`.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id, rescheduled))]
+pub async fn set_start(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    start: DateTime<Utc>,
+    rescheduled: bool,
+) -> QueryResult<()> {
+    diesel::update(appointments::table.find(appointment_id))
+        .set((
+            appointments::start.eq(Some(start)),
+            appointments::reschedule_count
+                .eq(appointments::reschedule_count + i32::from(rescheduled)),
+            appointments::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Marks the appointment cancelled, creating it as a tombstone (no start) when unknown so
+/// that a late `appointment.scheduled` finds it cancelled.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id))]
+pub async fn mark_cancelled(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+) -> QueryResult<()> {
+    diesel::insert_into(appointments::table)
+        .values((
+            appointments::appointment_id.eq(appointment_id),
+            appointments::tenant_id.eq(tenant_id),
+            appointments::start.eq(None::<DateTime<Utc>>),
+            appointments::status.eq(AppointmentStatus::Cancelled.as_str()),
+        ))
+        .on_conflict(appointments::appointment_id)
+        .do_update()
+        .set((
+            appointments::status.eq(AppointmentStatus::Cancelled.as_str()),
+            appointments::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The scheduler's two consumers: appointment events plan and drop reminder jobs, reminder
+//! outcomes close them. Each handler runs inside the runtime's inbox transaction, so a
+//! redelivered event is acknowledged without effect.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use attend_events::{Event, from_timestamp, routing_keys, v1};
+use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent, Secret};
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::appointments::{self, AppointmentStatus};
+use crate::jobs::{
+    self, AppointmentSnapshot, CancelReason, Channel, Completion, Outcome, PlannedReminder,
+};
+
+/// The queue of appointment events, without prefix.
+pub const APPOINTMENT_EVENTS_QUEUE: &str = "scheduler.appointment-events";
+/// The queue of reminder outcomes, without prefix.
+pub const REMINDER_OUTCOMES_QUEUE: &str = "scheduler.reminder-outcomes";
+
+/// Returns the spec of the appointment events queue.
+pub fn appointment_events_spec() -> ConsumerSpec {
+    ConsumerSpec::new(
+        APPOINTMENT_EVENTS_QUEUE,
+        vec![
+            routing_keys::APPOINTMENT_SCHEDULED,
+            routing_keys::APPOINTMENT_RESCHEDULED,
+            routing_keys::APPOINTMENT_CANCELLED,
+        ],
+    )
+}
+
+/// Returns the spec of the reminder outcomes queue.
+pub fn reminder_outcomes_spec() -> ConsumerSpec {
+    ConsumerSpec::new(
+        REMINDER_OUTCOMES_QUEUE,
+        vec![routing_keys::REMINDER_OUTCOME],
+    )
+}
+
+/// Applies `appointment.scheduled`, `.rescheduled` and `.cancelled` to the jobs table.
+pub struct AppointmentEventsHandler {
+    dispatcher_wake: Arc<Notify>,
+}
+
+impl AppointmentEventsHandler {
+    /// Returns a handler that wakes the dispatcher through `dispatcher_wake` after storing new
+    /// jobs, so a reminder that is already due fires at once.
+    pub fn new(dispatcher_wake: Arc<Notify>) -> Self {
+        Self { dispatcher_wake }
+    }
+}
+
+impl EventHandler for AppointmentEventsHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(apply_appointment_event(connection, event))
+    }
+
+    fn after_commit(&self, event: &IncomingEvent) {
+        let plans_jobs = event.event_type == v1::AppointmentScheduled::TYPE
+            || event.event_type == v1::AppointmentRescheduled::TYPE;
+        if plans_jobs {
+            self.dispatcher_wake.notify_one();
+        }
+    }
+}
+
+async fn apply_appointment_event(
+    connection: &mut AsyncPgConnection,
+    event: &IncomingEvent,
+) -> Result<(), HandlerError> {
+    let event_type = event.event_type.as_str();
+    if event_type == v1::AppointmentScheduled::TYPE {
+        apply_scheduled(connection, &event.decode()?).await
+    } else if event_type == v1::AppointmentRescheduled::TYPE {
+        apply_rescheduled(connection, &event.decode()?).await
+    } else if event_type == v1::AppointmentCancelled::TYPE {
+        apply_cancelled(connection, &event.decode()?).await
+    } else {
+        Err(HandlerError::permanent(format!(
+            "unexpected event type {event_type:?} on {APPOINTMENT_EVENTS_QUEUE}"
+        )))
+    }
+}
+
+async fn apply_scheduled(
+    connection: &mut AsyncPgConnection,
+    scheduled: &v1::AppointmentScheduled,
+) -> Result<(), HandlerError> {
+    let appointment = parse_appointment(scheduled.appointment.as_ref())?;
+    let plans = parse_plans(&scheduled.reminders)?;
+    let locked = appointments::lock_or_create(
+        connection,
+        appointment.appointment_id,
+        appointment.tenant_id,
+        appointment.start,
+    )
+    .await?;
+    if locked.status == AppointmentStatus::Cancelled {
+        tracing::info!(appointment_id = %appointment.appointment_id, "appointment already cancelled, storing no reminders");
+        return Ok(());
+    }
+    if locked.reschedule_count > 0 {
+        // A reschedule overtook this event (redeliveries reorder); its plan replaced this one.
+        tracing::info!(appointment_id = %appointment.appointment_id, "appointment already rescheduled, ignoring the stale schedule");
+        return Ok(());
+    }
+    appointments::set_start(
+        connection,
+        appointment.appointment_id,
+        appointment.start,
+        false,
+    )
+    .await?;
+    let inserted = jobs::insert_plans(connection, &appointment, &plans).await?;
+    tracing::info!(
+        appointment_id = %appointment.appointment_id,
+        planned = plans.len(),
+        inserted,
+        "reminders stored for a scheduled appointment"
+    );
+    Ok(())
+}
+
+async fn apply_rescheduled(
+    connection: &mut AsyncPgConnection,
+    rescheduled: &v1::AppointmentRescheduled,
+) -> Result<(), HandlerError> {
+    let appointment = parse_appointment(rescheduled.appointment.as_ref())?;
+    let plans = parse_plans(&rescheduled.reminders)?;
+    let locked = appointments::lock_or_create(
+        connection,
+        appointment.appointment_id,
+        appointment.tenant_id,
+        appointment.start,
+    )
+    .await?;
+    if locked.status == AppointmentStatus::Cancelled {
+        tracing::info!(appointment_id = %appointment.appointment_id, "appointment already cancelled, ignoring the reschedule");
+        return Ok(());
+    }
+    appointments::set_start(
+        connection,
+        appointment.appointment_id,
+        appointment.start,
+        true,
+    )
+    .await?;
+    // Keeping the new plan's ids out of the cancellation makes a repeated reschedule (same
+    // plan, new event id) harmless: its jobs stay pending instead of cancelling themselves.
+    let keep: Vec<Uuid> = plans.iter().map(|plan| plan.reminder_id).collect();
+    let superseded = jobs::cancel_pending(
+        connection,
+        appointment.appointment_id,
+        CancelReason::Superseded,
+        &keep,
+    )
+    .await?;
+    let planned = jobs::upsert_pending_plans(connection, &appointment, &plans).await?;
+    tracing::info!(
+        appointment_id = %appointment.appointment_id,
+        superseded,
+        planned,
+        "reminders replaced for a rescheduled appointment"
+    );
+    Ok(())
+}
+
+async fn apply_cancelled(
+    connection: &mut AsyncPgConnection,
+    cancelled: &v1::AppointmentCancelled,
+) -> Result<(), HandlerError> {
+    let appointment_id = parse_uuid("appointment_id", &cancelled.appointment_id)?;
+    let tenant_id = parse_uuid("tenant_id", &cancelled.tenant_id)?;
+    appointments::mark_cancelled(connection, appointment_id, tenant_id).await?;
+    let dropped = jobs::cancel_pending(
+        connection,
+        appointment_id,
+        CancelReason::AppointmentCancelled,
+        &[],
+    )
+    .await?;
+    tracing::info!(%appointment_id, dropped, reason = %cancelled.reason, "reminders dropped for a cancelled appointment");
+    Ok(())
+}
+
+/// Closes reminder jobs with the outcome their channel reports.
+pub struct ReminderOutcomesHandler;
+
+impl EventHandler for ReminderOutcomesHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(apply_outcome_event(connection, event))
+    }
+}
+
+async fn apply_outcome_event(
+    connection: &mut AsyncPgConnection,
+    event: &IncomingEvent,
+) -> Result<(), HandlerError> {
+    if event.event_type != v1::ReminderOutcome::TYPE {
+        return Err(HandlerError::permanent(format!(
+            "unexpected event type {:?} on {REMINDER_OUTCOMES_QUEUE}",
+            event.event_type
+        )));
+    }
+    let reported: v1::ReminderOutcome = event.decode()?;
+    let reminder_id = parse_uuid("reminder_id", &reported.reminder_id)?;
+    let outcome = Outcome::from_proto(reported.outcome())
+        .ok_or_else(|| HandlerError::permanent("outcome is unspecified"))?;
+    // A missing occurrence time is a producer's omission, not a reason to lose the outcome.
+    let occurred_at = from_timestamp(reported.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
+    match jobs::complete(connection, reminder_id, outcome, occurred_at).await? {
+        Completion::Completed => {
+            tracing::info!(%reminder_id, outcome = outcome.as_str(), "reminder completed");
+        }
+        Completion::AlreadyFinal(status) => {
+            tracing::info!(%reminder_id, outcome = outcome.as_str(), %status, "reminder already final, outcome ignored");
+        }
+        Completion::UnknownReminder => {
+            tracing::warn!(%reminder_id, outcome = outcome.as_str(), "outcome for an unknown reminder, ignored");
+        }
+    }
+    Ok(())
+}
+
+fn parse_uuid(field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    value
+        .parse()
+        .map_err(|_| HandlerError::permanent(format!("{field} is not a uuid: {value:?}")))
+}
+
+/// Returns the appointment data every job of the event copies; anything missing or malformed
+/// is a permanent error (a producer bug that retrying cannot fix).
+fn parse_appointment(
+    details: Option<&v1::AppointmentDetails>,
+) -> Result<AppointmentSnapshot, HandlerError> {
+    let details = details.ok_or_else(|| HandlerError::permanent("appointment is missing"))?;
+    let recipient = details
+        .recipient
+        .as_ref()
+        .ok_or_else(|| HandlerError::permanent("appointment.recipient is missing"))?;
+    if recipient.phone_e164.trim().is_empty() {
+        return Err(HandlerError::permanent(
+            "appointment.recipient.phone_e164 is empty",
+        ));
+    }
+    let start = from_timestamp(details.start.as_ref())
+        .map_err(|error| HandlerError::permanent(format!("appointment.start: {error}")))?;
+    Ok(AppointmentSnapshot {
+        appointment_id: parse_uuid("appointment.appointment_id", &details.appointment_id)?,
+        tenant_id: parse_uuid("appointment.tenant_id", &details.tenant_id)?,
+        business_name: details.business_name.clone(),
+        recipient_name: recipient.name.clone(),
+        recipient_phone: Secret::new(recipient.phone_e164.clone()),
+        recipient_locale: recipient.locale.clone(),
+        recipient_time_zone: recipient.time_zone.clone(),
+        start,
+        location: details.location.clone(),
+    })
+}
+
+/// Returns the event's reminder plans. A malformed plan is a permanent error; a reminder id
+/// listed twice keeps its first plan.
+fn parse_plans(plans: &[v1::ReminderPlan]) -> Result<Vec<PlannedReminder>, HandlerError> {
+    let mut parsed = Vec::with_capacity(plans.len());
+    let mut seen = HashSet::with_capacity(plans.len());
+    for (index, plan) in plans.iter().enumerate() {
+        let reminder_id = parse_uuid(
+            &format!("reminders[{index}].reminder_id"),
+            &plan.reminder_id,
+        )?;
+        let channel = Channel::from_proto(plan.channel()).ok_or_else(|| {
+            HandlerError::permanent(format!("reminders[{index}].channel is unspecified"))
+        })?;
+        let due_at = from_timestamp(plan.due_at.as_ref()).map_err(|error| {
+            HandlerError::permanent(format!("reminders[{index}].due_at: {error}"))
+        })?;
+        if !seen.insert(reminder_id) {
+            tracing::warn!(%reminder_id, "reminder listed twice in one event, keeping the first plan");
+            continue;
+        }
+        parsed.push(PlannedReminder {
+            reminder_id,
+            channel,
+            due_at,
+        });
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use attend_events::to_timestamp;
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn details() -> v1::AppointmentDetails {
+        v1::AppointmentDetails {
+            appointment_id: Uuid::now_v7().to_string(),
+            tenant_id: Uuid::now_v7().to_string(),
+            business_name: "Clinic".to_owned(),
+            recipient: Some(v1::Recipient {
+                name: "Ada".to_owned(),
+                phone_e164: "+15550100001".to_owned(),
+                locale: "en".to_owned(),
+                time_zone: "Europe/Berlin".to_owned(),
+            }),
+            start: Some(to_timestamp(
+                DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            )),
+            end: None,
+            location: String::new(),
+        }
+    }
+
+    fn plan(reminder_id: &str, channel: v1::Channel) -> v1::ReminderPlan {
+        v1::ReminderPlan {
+            reminder_id: reminder_id.to_owned(),
+            channel: channel.into(),
+            due_at: Some(to_timestamp(
+                DateTime::from_timestamp(1_799_990_000, 0).unwrap(),
+            )),
+        }
+    }
+
+    #[test]
+    fn a_complete_appointment_parses() {
+        let snapshot = parse_appointment(Some(&details())).unwrap();
+        assert_eq!(snapshot.recipient_phone.expose(), "+15550100001");
+        assert_eq!(snapshot.start.timestamp(), 1_800_000_000);
+    }
+
+    #[test]
+    fn missing_appointment_data_is_permanent() {
+        assert!(matches!(
+            parse_appointment(None),
+            Err(HandlerError::Permanent(_))
+        ));
+        let mut no_start = details();
+        no_start.start = None;
+        assert!(matches!(
+            parse_appointment(Some(&no_start)),
+            Err(HandlerError::Permanent(_))
+        ));
+        let mut bad_id = details();
+        bad_id.appointment_id = "42".to_owned();
+        assert!(matches!(
+            parse_appointment(Some(&bad_id)),
+            Err(HandlerError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn an_unspecified_channel_is_permanent() {
+        let plans = [plan(&Uuid::now_v7().to_string(), v1::Channel::Unspecified)];
+        let error = parse_plans(&plans).unwrap_err();
+        assert!(
+            error.to_string().contains("reminders[0].channel"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_reminder_listed_twice_keeps_its_first_plan() {
+        let id = Uuid::now_v7().to_string();
+        let plans = [plan(&id, v1::Channel::Voice), plan(&id, v1::Channel::Sms)];
+        let parsed = parse_plans(&plans).unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].channel, Channel::Voice);
+    }
+}

@@ -1,0 +1,42 @@
+//! Diesel table definitions of the scheduler's own tables, unqualified so the same code runs in
+//! any schema. The runtime's `outbox` and `inbox` live in `attend_runtime::schema`.
+
+diesel::table! {
+    appointments (appointment_id) {
+        appointment_id -> Uuid,
+        tenant_id -> Uuid,
+        start -> Nullable<Timestamptz>,
+        status -> Text,
+        reschedule_count -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reminder_jobs (reminder_id) {
+        reminder_id -> Uuid,
+        appointment_id -> Uuid,
+        tenant_id -> Uuid,
+        channel -> Text,
+        due_at -> Timestamptz,
+        status -> Text,
+        attempt -> Int4,
+        recipient_name -> Text,
+        recipient_phone -> Text,
+        recipient_locale -> Text,
+        recipient_time_zone -> Text,
+        business_name -> Text,
+        appointment_start -> Timestamptz,
+        location -> Text,
+        traceparent -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        dispatched_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(reminder_jobs -> appointments (appointment_id));
+diesel::allow_tables_to_appear_in_same_query!(appointments, reminder_jobs);

@@ -1,0 +1,263 @@
+//! The dispatcher: fires each due reminder job exactly once, even with several scheduler
+//! instances on one database.
+//!
+//! Each round claims a batch of due pending jobs (`FOR UPDATE SKIP LOCKED`), moves them out of
+//! `pending`, and writes one `reminder.due.*` per dispatched job to the outbox, all in one
+//! transaction: either the jobs leave `pending` and their events exist, or neither happens.
+//! The outbox relay publishes the events afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_events::{to_timestamp, v1};
+use attend_runtime::db::DbPool;
+use attend_runtime::metrics::Metrics;
+use attend_runtime::outbox;
+use diesel_async::AsyncConnection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::jobs::{self, Job, JobStatus};
+
+/// The longest pause after a failed round (database down), doubling from 100 ms.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What one dispatch round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Jobs claimed.
+    pub claimed: usize,
+    /// Jobs whose `reminder.due` was written.
+    pub dispatched: usize,
+    /// Jobs dropped because their appointment had already started.
+    pub expired: usize,
+}
+
+/// Fires due reminder jobs.
+pub struct Dispatcher {
+    pool: DbPool,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+    batch_size: i64,
+    metrics: Metrics,
+}
+
+impl Dispatcher {
+    /// Returns a dispatcher claiming `batch_size` jobs per transaction, sleeping at most
+    /// `poll_interval`, and woken early through `wake` when new jobs are stored.
+    pub fn new(
+        pool: DbPool,
+        wake: Arc<Notify>,
+        poll_interval: Duration,
+        batch_size: i64,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            pool,
+            wake,
+            poll_interval,
+            batch_size,
+            metrics,
+        }
+    }
+
+    /// Dispatches until `cancel` fires. After a full batch it goes on at once; otherwise it
+    /// sleeps until the next job is due, the poll interval passes, or it is woken. Database
+    /// failures are logged and retried with backoff: unclaimed jobs simply wait.
+    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(
+            poll_ms = self.poll_interval.as_millis(),
+            batch_size = self.batch_size,
+            "dispatcher started"
+        );
+        let mut backoff = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            let pause = match self.dispatch_round().await {
+                Ok(report)
+                    if report.claimed >= usize::try_from(self.batch_size).unwrap_or(usize::MAX) =>
+                {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    self.time_until_next_due().await
+                }
+                Err(error) => {
+                    tracing::warn!(error.message = %error, error.cause_chain = ?error, "dispatch round failed, retrying");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(pause) => {},
+            }
+        }
+        tracing::info!("dispatcher stopped");
+        Ok(())
+    }
+
+    /// Returns how long to sleep: until the next pending job is due, at most the poll
+    /// interval (which also covers jobs another instance stores, since only this instance's
+    /// consumers wake it).
+    async fn time_until_next_due(&self) -> Duration {
+        let next_due = async {
+            let mut connection = self.pool.get().await.context("no database connection")?;
+            jobs::next_due_in(&mut connection)
+                .await
+                .context("failed to read the next due time")
+        }
+        .await;
+        match next_due {
+            Ok(Some(wait)) => wait.min(self.poll_interval),
+            Ok(None) => self.poll_interval,
+            Err(error) => {
+                tracing::warn!(error.message = %error, "cannot tell when the next reminder is due, polling");
+                self.poll_interval
+            }
+        }
+    }
+
+    /// Claims one batch of due jobs and, in the same transaction, writes a `reminder.due`
+    /// for each one that is dispatched rather than expired.
+    pub async fn dispatch_round(&self) -> anyhow::Result<RoundReport> {
+        let mut connection = self.pool.get().await.context("no database connection")?;
+        let batch_size = self.batch_size;
+        let report = connection
+            .transaction::<RoundReport, anyhow::Error, _>(async |connection| {
+                let claimed = jobs::claim_due(connection, batch_size).await.context("failed to claim due jobs")?;
+                let mut report = RoundReport { claimed: claimed.len(), ..RoundReport::default() };
+                for job in &claimed {
+                    if job.status == JobStatus::Expired {
+                        tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, "appointment already started, reminder expired");
+                        report.expired += 1;
+                        continue;
+                    }
+                    // Continue the trace of the event that planned the job, hours ago maybe.
+                    let span = tracing::info_span!(
+                        "dispatch_reminder",
+                        reminder_id = %job.reminder_id,
+                        appointment_id = %job.appointment_id,
+                        channel = job.channel.as_str(),
+                    );
+                    if let Some(traceparent) = &job.traceparent {
+                        attend_runtime::telemetry::set_remote_parent(&span, traceparent);
+                    }
+                    outbox::enqueue(connection, Some(job.tenant_id), &reminder_due(job))
+                        .instrument(span)
+                        .await
+                        .context("failed to write reminder.due to the outbox")?;
+                    report.dispatched += 1;
+                }
+                Ok(report)
+            })
+            .instrument(tracing::debug_span!("dispatch_round", batch_size))
+            .await?;
+        if report.claimed > 0 {
+            tracing::info!(
+                dispatched = report.dispatched,
+                expired = report.expired,
+                "due reminders dispatched"
+            );
+        }
+        for _ in 0..report.dispatched {
+            self.metrics.count("reminder_dispatched");
+        }
+        for _ in 0..report.expired {
+            self.metrics.count("reminder_expired");
+        }
+        Ok(report)
+    }
+}
+
+/// Returns the `reminder.due` event of a dispatched job.
+pub fn reminder_due(job: &Job) -> v1::ReminderDue {
+    v1::ReminderDue {
+        reminder_id: job.reminder_id.to_string(),
+        appointment_id: job.appointment_id.to_string(),
+        tenant_id: job.tenant_id.to_string(),
+        channel: job.channel.to_proto().into(),
+        recipient: Some(v1::Recipient {
+            name: job.recipient_name.clone(),
+            phone_e164: job.recipient_phone.expose().to_owned(),
+            locale: job.recipient_locale.clone(),
+            time_zone: job.recipient_time_zone.clone(),
+        }),
+        business_name: job.business_name.clone(),
+        appointment_start: Some(to_timestamp(job.appointment_start)),
+        location: job.location.clone(),
+        due_at: Some(to_timestamp(job.due_at)),
+        attempt: job.attempt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use attend_events::Event;
+    use attend_runtime::Secret;
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::jobs::Channel;
+
+    fn job(channel: Channel) -> Job {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_else(Utc::now);
+        Job {
+            reminder_id: Uuid::now_v7(),
+            appointment_id: Uuid::now_v7(),
+            tenant_id: Uuid::now_v7(),
+            channel,
+            due_at: now,
+            status: JobStatus::Dispatched,
+            attempt: 1,
+            recipient_name: "Ada".to_owned(),
+            recipient_phone: Secret::new("+15550100001"),
+            recipient_locale: "en".to_owned(),
+            recipient_time_zone: "Europe/Berlin".to_owned(),
+            business_name: "Clinic".to_owned(),
+            appointment_start: now + chrono::Duration::hours(24),
+            location: "Main St 1".to_owned(),
+            traceparent: None,
+            cancel_reason: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+            dispatched_at: Some(now),
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn the_routing_key_follows_the_channel() {
+        assert_eq!(
+            reminder_due(&job(Channel::Voice)).routing_key(),
+            "reminder.due.voice"
+        );
+        assert_eq!(
+            reminder_due(&job(Channel::Sms)).routing_key(),
+            "reminder.due.sms"
+        );
+    }
+
+    #[test]
+    fn the_event_carries_recipient_and_appointment() {
+        let job = job(Channel::Voice);
+        let event = reminder_due(&job);
+        assert_eq!(event.reminder_id, job.reminder_id.to_string());
+        assert_eq!(
+            event.recipient.as_ref().map(|r| r.phone_e164.as_str()),
+            Some("+15550100001")
+        );
+        assert_eq!(
+            event.appointment_start,
+            Some(to_timestamp(job.appointment_start))
+        );
+        assert_eq!(event.attempt, 1);
+    }
+}

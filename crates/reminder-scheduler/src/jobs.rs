@@ -1,0 +1,709 @@
+//! Reminder jobs: what fires when, on which channel, and what became of it.
+//!
+//! A job moves `pending → dispatched | expired | cancelled` and `pending | dispatched →
+//! completed`; every other state is final. The queries below are the only writers.
+
+use std::fmt;
+
+use attend_events::v1;
+use attend_runtime::Secret;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Timestamptz};
+use diesel::upsert::excluded;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::reminder_jobs;
+
+/// The channel a reminder goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// A phone call with a DTMF menu.
+    Voice,
+    /// A text message with a Yes/No reply.
+    Sms,
+}
+
+impl Channel {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Sms => "sms",
+        }
+    }
+
+    /// Returns the channel stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "voice" => Some(Self::Voice),
+            "sms" => Some(Self::Sms),
+            _ => None,
+        }
+    }
+
+    /// Returns the channel of a protobuf value; `Unspecified` has none.
+    pub fn from_proto(channel: v1::Channel) -> Option<Self> {
+        match channel {
+            v1::Channel::Voice => Some(Self::Voice),
+            v1::Channel::Sms => Some(Self::Sms),
+            v1::Channel::Unspecified => None,
+        }
+    }
+
+    /// Returns the protobuf value.
+    pub fn to_proto(self) -> v1::Channel {
+        match self {
+            Self::Voice => v1::Channel::Voice,
+            Self::Sms => v1::Channel::Sms,
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    /// Waiting for its due time.
+    Pending,
+    /// `reminder.due` was written to the outbox; waiting for the channel's outcome.
+    Dispatched,
+    /// The channel reported an outcome.
+    Completed,
+    /// Dropped before it fired: its appointment was cancelled or rescheduled.
+    Cancelled,
+    /// Its appointment had already started when it came due; nothing was sent.
+    Expired,
+}
+
+impl JobStatus {
+    /// Every status, in life-cycle order.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Dispatched,
+        Self::Completed,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Dispatched => "dispatched",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Returns the status stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a job was cancelled before it fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// A reschedule replaced it with a new plan.
+    Superseded,
+    /// Its appointment was cancelled.
+    AppointmentCancelled,
+}
+
+impl CancelReason {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Superseded => "superseded",
+            Self::AppointmentCancelled => "appointment_cancelled",
+        }
+    }
+
+    /// Returns the reason stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Superseded, Self::AppointmentCancelled]
+            .into_iter()
+            .find(|reason| reason.as_str() == name)
+    }
+}
+
+/// How a dispatched reminder ended, as the channel reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The recipient confirmed the appointment.
+    Confirmed,
+    /// The recipient asked to move the appointment.
+    RescheduleRequested,
+    /// The recipient cancelled the appointment.
+    Cancelled,
+    /// Answered or rang out without a usable answer.
+    NoAnswer,
+    /// The line was busy.
+    Busy,
+    /// The carrier could not deliver it, finally.
+    Failed,
+    /// The recipient asked to stop reminders on this channel.
+    OptedOut,
+    /// An answering machine picked up.
+    Machine,
+}
+
+impl Outcome {
+    const ALL: [Self; 8] = [
+        Self::Confirmed,
+        Self::RescheduleRequested,
+        Self::Cancelled,
+        Self::NoAnswer,
+        Self::Busy,
+        Self::Failed,
+        Self::OptedOut,
+        Self::Machine,
+    ];
+
+    /// Returns the stored snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::RescheduleRequested => "reschedule_requested",
+            Self::Cancelled => "cancelled",
+            Self::NoAnswer => "no_answer",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+            Self::OptedOut => "opted_out",
+            Self::Machine => "machine",
+        }
+    }
+
+    /// Returns the outcome stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+    }
+
+    /// Returns the outcome of a protobuf value; `Unspecified` has none.
+    pub fn from_proto(kind: v1::ReminderOutcomeKind) -> Option<Self> {
+        use v1::ReminderOutcomeKind as Kind;
+        match kind {
+            Kind::Confirmed => Some(Self::Confirmed),
+            Kind::RescheduleRequested => Some(Self::RescheduleRequested),
+            Kind::Cancelled => Some(Self::Cancelled),
+            Kind::NoAnswer => Some(Self::NoAnswer),
+            Kind::Busy => Some(Self::Busy),
+            Kind::Failed => Some(Self::Failed),
+            Kind::OptedOut => Some(Self::OptedOut),
+            Kind::Machine => Some(Self::Machine),
+            Kind::Unspecified => None,
+        }
+    }
+}
+
+/// What a reminder needs to know about its appointment, copied into each of its jobs so that
+/// `reminder.due` carries it without a call back to booking-service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentSnapshot {
+    /// The appointment.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// The business the recipient has the appointment with.
+    pub business_name: String,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's E.164 number; never logged.
+    pub recipient_phone: Secret,
+    /// The recipient's BCP 47 language tag.
+    pub recipient_locale: String,
+    /// The recipient's IANA time zone.
+    pub recipient_time_zone: String,
+    /// When the appointment starts.
+    pub start: DateTime<Utc>,
+    /// Where, free text (may be empty).
+    pub location: String,
+}
+
+/// One reminder to fire for an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedReminder {
+    /// Assigned by booking-service.
+    pub reminder_id: Uuid,
+    /// The channel.
+    pub channel: Channel,
+    /// When to fire.
+    pub due_at: DateTime<Utc>,
+}
+
+/// A reminder job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The reminder's id, assigned by booking-service.
+    pub reminder_id: Uuid,
+    /// Its appointment.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// The channel it goes out on.
+    pub channel: Channel,
+    /// When it fires.
+    pub due_at: DateTime<Utc>,
+    /// Where it is in its life.
+    pub status: JobStatus,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's E.164 number; never logged.
+    pub recipient_phone: Secret,
+    /// The recipient's BCP 47 language tag.
+    pub recipient_locale: String,
+    /// The recipient's IANA time zone.
+    pub recipient_time_zone: String,
+    /// The business the appointment is with.
+    pub business_name: String,
+    /// When the appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// Where, free text.
+    pub location: String,
+    /// Trace context of the event that planned the job.
+    pub traceparent: Option<String>,
+    /// Why it was cancelled, when it was.
+    pub cancel_reason: Option<CancelReason>,
+    /// How it ended, when it completed.
+    pub outcome: Option<Outcome>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When `reminder.due` was written.
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// When the outcome occurred.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = reminder_jobs, check_for_backend(diesel::pg::Pg))]
+struct JobRow {
+    reminder_id: Uuid,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    channel: String,
+    due_at: DateTime<Utc>,
+    status: String,
+    attempt: i32,
+    recipient_name: String,
+    recipient_phone: String,
+    recipient_locale: String,
+    recipient_time_zone: String,
+    business_name: String,
+    appointment_start: DateTime<Utc>,
+    location: String,
+    traceparent: Option<String>,
+    cancel_reason: Option<String>,
+    outcome: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    dispatched_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// A stored value the code does not know; the table's CHECK constraints make it a bug.
+#[derive(Debug, thiserror::Error)]
+#[error("reminder_jobs.{column} holds an unknown value {value:?}")]
+struct UnknownValue {
+    column: &'static str,
+    value: String,
+}
+
+fn unknown(column: &'static str, value: &str) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(Box::new(UnknownValue {
+        column,
+        value: value.to_owned(),
+    }))
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = diesel::result::Error;
+
+    fn try_from(row: JobRow) -> Result<Self, Self::Error> {
+        let channel =
+            Channel::parse(&row.channel).ok_or_else(|| unknown("channel", &row.channel))?;
+        let status = JobStatus::parse(&row.status).ok_or_else(|| unknown("status", &row.status))?;
+        let cancel_reason = match row.cancel_reason.as_deref() {
+            None => None,
+            Some(reason) => {
+                Some(CancelReason::parse(reason).ok_or_else(|| unknown("cancel_reason", reason))?)
+            }
+        };
+        let outcome = match row.outcome.as_deref() {
+            None => None,
+            Some(outcome) => {
+                Some(Outcome::parse(outcome).ok_or_else(|| unknown("outcome", outcome))?)
+            }
+        };
+        let attempt =
+            u32::try_from(row.attempt).map_err(|_| unknown("attempt", &row.attempt.to_string()))?;
+        Ok(Self {
+            reminder_id: row.reminder_id,
+            appointment_id: row.appointment_id,
+            tenant_id: row.tenant_id,
+            channel,
+            due_at: row.due_at,
+            status,
+            attempt,
+            recipient_name: row.recipient_name,
+            recipient_phone: Secret::new(row.recipient_phone),
+            recipient_locale: row.recipient_locale,
+            recipient_time_zone: row.recipient_time_zone,
+            business_name: row.business_name,
+            appointment_start: row.appointment_start,
+            location: row.location,
+            traceparent: row.traceparent,
+            cancel_reason,
+            outcome,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            dispatched_at: row.dispatched_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = reminder_jobs)]
+struct NewJob<'a> {
+    reminder_id: Uuid,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    channel: &'static str,
+    due_at: DateTime<Utc>,
+    recipient_name: &'a str,
+    recipient_phone: &'a str,
+    recipient_locale: &'a str,
+    recipient_time_zone: &'a str,
+    business_name: &'a str,
+    appointment_start: DateTime<Utc>,
+    location: &'a str,
+    traceparent: Option<&'a str>,
+}
+
+fn new_jobs<'a>(
+    appointment: &'a AppointmentSnapshot,
+    plans: &[PlannedReminder],
+    traceparent: Option<&'a str>,
+) -> Vec<NewJob<'a>> {
+    plans
+        .iter()
+        .map(|plan| NewJob {
+            reminder_id: plan.reminder_id,
+            appointment_id: appointment.appointment_id,
+            tenant_id: appointment.tenant_id,
+            channel: plan.channel.as_str(),
+            due_at: plan.due_at,
+            recipient_name: &appointment.recipient_name,
+            recipient_phone: appointment.recipient_phone.expose(),
+            recipient_locale: &appointment.recipient_locale,
+            recipient_time_zone: &appointment.recipient_time_zone,
+            business_name: &appointment.business_name,
+            appointment_start: appointment.start,
+            location: &appointment.location,
+            traceparent,
+        })
+        .collect()
+}
+
+/// Stores one pending job per plan; a reminder id already stored keeps its job as it is, so
+/// a repeated `appointment.scheduled` creates nothing twice. Returns how many were new.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment.appointment_id, plans = plans.len()))]
+pub async fn insert_plans(
+    connection: &mut AsyncPgConnection,
+    appointment: &AppointmentSnapshot,
+    plans: &[PlannedReminder],
+) -> QueryResult<usize> {
+    if plans.is_empty() {
+        return Ok(0);
+    }
+    let traceparent = attend_runtime::telemetry::current_traceparent();
+    diesel::insert_into(reminder_jobs::table)
+        .values(new_jobs(appointment, plans, traceparent.as_deref()))
+        .on_conflict_do_nothing()
+        .execute(connection)
+        .await
+}
+
+/// Makes `plans` the appointment's pending jobs: a new reminder id becomes a pending job, a
+/// reminder id that is still pending takes the new due time and appointment data, and one
+/// that already fired stays as it is. Run it with [`cancel_pending`] for the jobs left out.
+/// Returns how many jobs were inserted or updated.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment.appointment_id, plans = plans.len()))]
+pub async fn upsert_pending_plans(
+    connection: &mut AsyncPgConnection,
+    appointment: &AppointmentSnapshot,
+    plans: &[PlannedReminder],
+) -> QueryResult<usize> {
+    if plans.is_empty() {
+        return Ok(0);
+    }
+    let traceparent = attend_runtime::telemetry::current_traceparent();
+    let upsert = diesel::insert_into(reminder_jobs::table)
+        .values(new_jobs(appointment, plans, traceparent.as_deref()))
+        .on_conflict(reminder_jobs::reminder_id)
+        .do_update()
+        .set((
+            reminder_jobs::channel.eq(excluded(reminder_jobs::channel)),
+            reminder_jobs::due_at.eq(excluded(reminder_jobs::due_at)),
+            reminder_jobs::recipient_name.eq(excluded(reminder_jobs::recipient_name)),
+            reminder_jobs::recipient_phone.eq(excluded(reminder_jobs::recipient_phone)),
+            reminder_jobs::recipient_locale.eq(excluded(reminder_jobs::recipient_locale)),
+            reminder_jobs::recipient_time_zone.eq(excluded(reminder_jobs::recipient_time_zone)),
+            reminder_jobs::business_name.eq(excluded(reminder_jobs::business_name)),
+            reminder_jobs::appointment_start.eq(excluded(reminder_jobs::appointment_start)),
+            reminder_jobs::location.eq(excluded(reminder_jobs::location)),
+            reminder_jobs::traceparent.eq(excluded(reminder_jobs::traceparent)),
+            reminder_jobs::updated_at.eq(diesel::dsl::now),
+        ));
+    // A reminder id of another appointment, or one that already fired, is left alone. The
+    // upsert's `filter` (its `WHERE`) is not `QueryDsl::filter`, hence the qualified call.
+    let only_pending_of_this_appointment = reminder_jobs::appointment_id
+        .eq(excluded(reminder_jobs::appointment_id))
+        .and(reminder_jobs::status.eq(JobStatus::Pending.as_str()));
+    diesel::query_dsl::methods::FilterDsl::filter(upsert, only_pending_of_this_appointment)
+        .execute(connection)
+        .await
+}
+
+/// Cancels every pending job of the appointment except those in `keep`. Returns how many.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id, reason = reason.as_str()))]
+pub async fn cancel_pending(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    reason: CancelReason,
+    keep: &[Uuid],
+) -> QueryResult<usize> {
+    diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::appointment_id.eq(appointment_id))
+            .filter(reminder_jobs::status.eq(JobStatus::Pending.as_str()))
+            .filter(reminder_jobs::reminder_id.ne_all(keep)),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Cancelled.as_str()),
+        reminder_jobs::cancel_reason.eq(reason.as_str()),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
+}
+
+/// Claims up to `limit` due pending jobs and moves each out of `pending` in the same
+/// statement: to `expired` when its appointment has already started, else to `dispatched`.
+///
+/// `FOR UPDATE SKIP LOCKED` makes concurrent claimers (other instances) take disjoint rows,
+/// and the status change means no later claim sees them again once the caller's transaction
+/// commits; a rolled-back transaction leaves them pending. Call it inside the transaction
+/// that writes the matching `reminder.due` events to the outbox.
+#[tracing::instrument(skip_all, fields(limit))]
+pub async fn claim_due(connection: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Job>> {
+    // `'pending'` is written literally, not bound, so the planner can use the partial index.
+    // MATERIALIZED keeps the locking subquery from being inlined and evaluated more than once.
+    let rows: Vec<JobRow> = diesel::sql_query(
+        "WITH due AS MATERIALIZED (
+             SELECT reminder_id
+             FROM reminder_jobs
+             WHERE status = 'pending' AND due_at <= now()
+             ORDER BY due_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE reminder_jobs AS job
+         SET status = CASE WHEN job.appointment_start <= now() THEN 'expired' ELSE 'dispatched' END,
+             dispatched_at = CASE WHEN job.appointment_start <= now() THEN NULL ELSE now() END,
+             updated_at = now()
+         FROM due
+         WHERE job.reminder_id = due.reminder_id
+         RETURNING job.*",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(connection)
+    .await?;
+    let mut jobs = rows
+        .into_iter()
+        .map(Job::try_from)
+        .collect::<QueryResult<Vec<_>>>()?;
+    jobs.sort_by_key(|job| job.due_at);
+    Ok(jobs)
+}
+
+#[derive(QueryableByName)]
+struct NextDue {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    next_due_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    database_now: DateTime<Utc>,
+}
+
+/// Returns how long until the earliest pending job is due (zero if one is due already), by
+/// the database's clock; `None` when nothing is pending.
+#[tracing::instrument(skip_all)]
+pub async fn next_due_in(
+    connection: &mut AsyncPgConnection,
+) -> QueryResult<Option<std::time::Duration>> {
+    let next: NextDue = diesel::sql_query(
+        "SELECT min(due_at) AS next_due_at, now() AS database_now
+         FROM reminder_jobs
+         WHERE status = 'pending'",
+    )
+    .get_result(connection)
+    .await?;
+    Ok(next.next_due_at.map(|due_at| {
+        (due_at - next.database_now)
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO)
+    }))
+}
+
+/// What recording an outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The job is now completed with the outcome.
+    Completed,
+    /// The job had already reached a final status, which it keeps.
+    AlreadyFinal(JobStatus),
+    /// No job has this reminder id.
+    UnknownReminder,
+}
+
+/// Marks a pending or dispatched job completed with `outcome`, which occurred at
+/// `occurred_at`; a job in a final status stays as it is.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, outcome = outcome.as_str()))]
+pub async fn complete(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    outcome: Outcome,
+    occurred_at: DateTime<Utc>,
+) -> QueryResult<Completion> {
+    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
+    let updated = diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq(reminder_id))
+            .filter(reminder_jobs::status.eq_any(open)),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Completed.as_str()),
+        reminder_jobs::outcome.eq(outcome.as_str()),
+        reminder_jobs::completed_at.eq(occurred_at),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    if updated > 0 {
+        return Ok(Completion::Completed);
+    }
+    let status: Option<String> = reminder_jobs::table
+        .find(reminder_id)
+        .select(reminder_jobs::status)
+        .first(connection)
+        .await
+        .optional()?;
+    match status {
+        None => Ok(Completion::UnknownReminder),
+        Some(status) => {
+            let status = JobStatus::parse(&status).ok_or_else(|| unknown("status", &status))?;
+            Ok(Completion::AlreadyFinal(status))
+        }
+    }
+}
+
+/// Returns the job of `reminder_id`, if any.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id))]
+pub async fn find(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+) -> QueryResult<Option<Job>> {
+    let row: Option<JobRow> = reminder_jobs::table
+        .find(reminder_id)
+        .select(JobRow::as_select())
+        .first(connection)
+        .await
+        .optional()?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Returns how many jobs are in each status, every status included.
+#[tracing::instrument(skip_all)]
+pub async fn count_by_status(
+    connection: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(JobStatus, i64)>> {
+    let rows: Vec<(String, i64)> = reminder_jobs::table
+        .group_by(reminder_jobs::status)
+        .select((reminder_jobs::status, diesel::dsl::count_star()))
+        .load(connection)
+        .await?;
+    let mut counts: Vec<(JobStatus, i64)> =
+        JobStatus::ALL.iter().map(|status| (*status, 0)).collect();
+    for (name, count) in rows {
+        let status = JobStatus::parse(&name).ok_or_else(|| unknown("status", &name))?;
+        if let Some(slot) = counts.iter_mut().find(|(known, _)| *known == status) {
+            slot.1 = count;
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_round_trip() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+        }
+        for channel in [Channel::Voice, Channel::Sms] {
+            assert_eq!(Channel::parse(channel.as_str()), Some(channel));
+            assert_eq!(Channel::from_proto(channel.to_proto()), Some(channel));
+        }
+        for reason in [CancelReason::Superseded, CancelReason::AppointmentCancelled] {
+            assert_eq!(CancelReason::parse(reason.as_str()), Some(reason));
+        }
+    }
+
+    #[test]
+    fn unspecified_protobuf_values_have_no_domain_value() {
+        assert_eq!(Channel::from_proto(v1::Channel::Unspecified), None);
+        assert_eq!(
+            Outcome::from_proto(v1::ReminderOutcomeKind::Unspecified),
+            None
+        );
+        assert_eq!(
+            Outcome::from_proto(v1::ReminderOutcomeKind::RescheduleRequested),
+            Some(Outcome::RescheduleRequested)
+        );
+    }
+
+    #[test]
+    fn the_phone_number_does_not_print() {
+        let snapshot = AppointmentSnapshot {
+            appointment_id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            business_name: "Clinic".to_owned(),
+            recipient_name: "Ada".to_owned(),
+            recipient_phone: Secret::new("+15550100001"),
+            recipient_locale: "en".to_owned(),
+            recipient_time_zone: "Europe/Berlin".to_owned(),
+            start: DateTime::UNIX_EPOCH,
+            location: String::new(),
+        };
+        assert!(!format!("{snapshot:?}").contains("5550100001"));
+    }
+}

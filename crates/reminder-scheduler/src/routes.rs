@@ -1,0 +1,148 @@
+//! The operator API: read-only views of reminder jobs. It shows ids, statuses and times, never
+//! a recipient's name or number.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, ResponseError, web};
+use anyhow::Context;
+use attend_runtime::Problem;
+use attend_runtime::db::DbPool;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::jobs::{self, Job};
+
+/// Registers the scheduler's routes; `pool` works in the scheduler's schema.
+pub fn configure(config: &mut web::ServiceConfig, pool: DbPool) {
+    config
+        .app_data(web::Data::new(pool))
+        .route("/v1/jobs/{reminder_id}", web::get().to(get_job))
+        .route("/v1/stats", web::get().to(get_stats));
+}
+
+/// How an operator request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No job has this reminder id.
+    #[error("reminder job not found")]
+    JobNotFound,
+    /// Anything unexpected; the cause goes to the logs, not to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        match self {
+            Self::JobNotFound => Problem::not_found("reminder job"),
+            Self::Internal(_) => Problem::internal(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.problem().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(error) = self {
+            tracing::error!(error.message = %error, error.cause_chain = ?error, "request failed");
+        }
+        self.problem().error_response()
+    }
+}
+
+/// A reminder job as the operator API shows it.
+#[derive(Debug, Serialize)]
+pub struct JobResponse {
+    /// The reminder's id.
+    pub reminder_id: Uuid,
+    /// Its appointment.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// `voice` or `sms`.
+    pub channel: &'static str,
+    /// `pending`, `dispatched`, `completed`, `cancelled` or `expired`.
+    pub status: &'static str,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it fires (fired).
+    pub due_at: DateTime<Utc>,
+    /// When its appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// `superseded` or `appointment_cancelled`, for a cancelled job.
+    pub cancel_reason: Option<&'static str>,
+    /// How it ended, for a completed job.
+    pub outcome: Option<&'static str>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When `reminder.due` was written.
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// When the outcome occurred.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Job> for JobResponse {
+    fn from(job: Job) -> Self {
+        Self {
+            reminder_id: job.reminder_id,
+            appointment_id: job.appointment_id,
+            tenant_id: job.tenant_id,
+            channel: job.channel.as_str(),
+            status: job.status.as_str(),
+            attempt: job.attempt,
+            due_at: job.due_at,
+            appointment_start: job.appointment_start,
+            cancel_reason: job.cancel_reason.map(|reason| reason.as_str()),
+            outcome: job.outcome.map(|outcome| outcome.as_str()),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            dispatched_at: job.dispatched_at,
+            completed_at: job.completed_at,
+        }
+    }
+}
+
+/// `GET /v1/jobs/{reminder_id}`: one job; a malformed or unknown id is a 404 problem.
+async fn get_job(
+    pool: web::Data<DbPool>,
+    reminder_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = pool.get().await.context("no database connection")?;
+    let job = jobs::find(&mut connection, reminder_id.into_inner())
+        .await
+        .context("failed to read a reminder job")?
+        .ok_or(ApiError::JobNotFound)?;
+    Ok(HttpResponse::Ok().json(JobResponse::from(job)))
+}
+
+/// Job counts as the operator API shows them.
+#[derive(Debug, Serialize)]
+pub struct StatsResponse {
+    /// Jobs in each status, every status listed.
+    pub jobs_by_status: BTreeMap<&'static str, i64>,
+    /// All jobs.
+    pub jobs_total: i64,
+}
+
+/// `GET /v1/stats`: job counts by status.
+async fn get_stats(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
+    let mut connection = pool.get().await.context("no database connection")?;
+    let counts = jobs::count_by_status(&mut connection)
+        .await
+        .context("failed to count reminder jobs")?;
+    let jobs_total = counts.iter().map(|(_, count)| count).sum();
+    let jobs_by_status = counts
+        .into_iter()
+        .map(|(status, count)| (status.as_str(), count))
+        .collect();
+    Ok(HttpResponse::Ok().json(StatsResponse {
+        jobs_by_status,
+        jobs_total,
+    }))
+}

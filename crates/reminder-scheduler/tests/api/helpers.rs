@@ -1,0 +1,481 @@
+//! The test harness: scheduler instances in-process on a throwaway database and AMQP prefix,
+//! a publisher standing in for booking-service and the channels, and an observer queue that
+//! collects every `reminder.due.*` the scheduler publishes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_events::{Event, to_timestamp, v1};
+use attend_runtime::amqp::{Broker, OutgoingEvent, PublishOutcome, Publisher};
+use attend_runtime::db::DbPool;
+use attend_runtime::{Env, Secret};
+use attend_test_support::{TestEnv, wait_until};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use prost::Message;
+use reminder_scheduler::jobs::{self, Job, JobStatus};
+use reminder_scheduler::{Application, Config};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How long eventual effects may take before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One running scheduler instance.
+pub struct Instance {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// Its pool on the scheduler's schema.
+    pub pool: DbPool,
+    stop: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Scheduler instances sharing one test database and prefix, plus the test's own broker side.
+pub struct TestApp {
+    /// The test's database and AMQP prefix.
+    pub env: TestEnv,
+    /// The running schedulers; the first one's pool serves the test's queries.
+    pub instances: Vec<Instance>,
+    /// Collects `reminder.due.*`.
+    pub observer: Observer,
+    /// HTTP client for the operator API.
+    pub api: reqwest::Client,
+    broker: Broker,
+    publisher: Publisher,
+}
+
+impl TestApp {
+    /// Spawns one scheduler with the default configuration.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(1, &[]).await
+    }
+
+    /// Spawns `instances` schedulers on the same database and prefix, with `overrides` on top
+    /// of the test environment.
+    pub async fn spawn_with(instances: usize, overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let env = TestEnv::new().await?;
+        let broker = Broker::connect(
+            &Secret::new(env.amqp_url.clone()),
+            &env.amqp_prefix,
+            "test",
+            Duration::from_secs(10),
+        )
+        .await?;
+        // The observer queue exists before any scheduler publishes, so no reminder.due is
+        // unroutable.
+        let observer = Observer::declare(&broker).await?;
+        let publisher = Publisher::open(&broker, "/test").await?;
+
+        let mut service_env = Env::from_pairs(env.service_env());
+        for (name, value) in overrides {
+            service_env = service_env.with(name, *value);
+        }
+        let mut running = Vec::with_capacity(instances);
+        for _ in 0..instances {
+            let config = Config::from_env(&service_env)?;
+            let application = Application::build(config).await?;
+            let address = format!("http://127.0.0.1:{}", application.port());
+            let pool = application.pool().clone();
+            let stop = CancellationToken::new();
+            let handle =
+                tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
+            running.push(Instance {
+                address,
+                pool,
+                stop,
+                handle,
+            });
+        }
+        Ok(Self {
+            env,
+            instances: running,
+            observer,
+            api: reqwest::Client::new(),
+            broker,
+            publisher,
+        })
+    }
+
+    /// Returns the first instance's address.
+    pub fn address(&self) -> &str {
+        &self.instances[0].address
+    }
+
+    /// Publishes `event` with a fresh id, as its producer's outbox relay would; returns the id.
+    pub async fn publish<E: Event>(&self, tenant_id: Uuid, event: &E) -> anyhow::Result<Uuid> {
+        let id = Uuid::now_v7();
+        self.publish_with_id(id, tenant_id, event).await?;
+        Ok(id)
+    }
+
+    /// Publishes `event` with the given id (a redelivery repeats the id).
+    pub async fn publish_with_id<E: Event>(
+        &self,
+        id: Uuid,
+        tenant_id: Uuid,
+        event: &E,
+    ) -> anyhow::Result<()> {
+        self.publish_raw(OutgoingEvent {
+            id,
+            event_type: E::TYPE.to_owned(),
+            routing_key: event.routing_key().to_owned(),
+            tenant_id: Some(tenant_id),
+            payload: event.encode_to_vec(),
+            traceparent: None,
+            occurred_at_millis: Utc::now().timestamp_millis(),
+        })
+        .await
+    }
+
+    /// Publishes an event exactly as given and requires the broker to route it.
+    pub async fn publish_raw(&self, event: OutgoingEvent) -> anyhow::Result<()> {
+        let outcomes = self
+            .publisher
+            .publish_all(std::slice::from_ref(&event))
+            .await?;
+        anyhow::ensure!(
+            outcomes == [PublishOutcome::Confirmed],
+            "{} was not routed: {outcomes:?}",
+            event.routing_key
+        );
+        Ok(())
+    }
+
+    /// Returns the job of `reminder_id`, if stored.
+    pub async fn job(&self, reminder_id: Uuid) -> anyhow::Result<Option<Job>> {
+        let mut connection = self.instances[0].pool.get().await?;
+        Ok(jobs::find(&mut connection, reminder_id).await?)
+    }
+
+    /// Waits until the job of `reminder_id` has `status`, and returns it.
+    pub async fn wait_for_status(
+        &self,
+        reminder_id: Uuid,
+        status: JobStatus,
+    ) -> anyhow::Result<Job> {
+        wait_until(
+            PATIENCE,
+            &format!("job {reminder_id} to be {status}"),
+            || async {
+                self.job(reminder_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|job| job.status == status)
+            },
+        )
+        .await
+    }
+
+    /// Returns how many events wait in the scheduler's outbox.
+    pub async fn outbox_len(&self) -> anyhow::Result<i64> {
+        use attend_runtime::schema::outbox;
+        let mut connection = self.instances[0].pool.get().await?;
+        Ok(outbox::table.count().get_result(&mut connection).await?)
+    }
+
+    /// Returns whether the scheduler recorded event `id` in its inbox (applied and acked).
+    pub async fn inbox_contains(&self, id: Uuid) -> anyhow::Result<bool> {
+        use attend_runtime::schema::inbox;
+        let mut connection = self.instances[0].pool.get().await?;
+        let found: i64 = inbox::table
+            .filter(inbox::message_id.eq(id))
+            .count()
+            .get_result(&mut connection)
+            .await?;
+        Ok(found == 1)
+    }
+
+    /// Waits until the scheduler applied event `id`.
+    pub async fn wait_for_inbox(&self, id: Uuid) -> anyhow::Result<()> {
+        wait_until(PATIENCE, &format!("event {id} in the inbox"), || async {
+            self.inbox_contains(id)
+                .await
+                .ok()
+                .filter(|found| *found)
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Waits until no job is pending and the outbox is empty, i.e. every reminder.due the
+    /// scheduler will ever write for the current jobs has been confirmed by the broker and
+    /// sits in the observer queue.
+    pub async fn wait_until_settled(&self) -> anyhow::Result<()> {
+        wait_until(PATIENCE, "no pending job and an empty outbox", || async {
+            let mut connection = self.instances[0].pool.get().await.ok()?;
+            let counts = jobs::count_by_status(&mut connection).await.ok()?;
+            let pending = counts
+                .iter()
+                .find(|(status, _)| *status == JobStatus::Pending)
+                .map_or(0, |(_, n)| *n);
+            drop(connection);
+            let outbox = self.outbox_len().await.ok()?;
+            (pending == 0 && outbox == 0).then_some(())
+        })
+        .await
+    }
+
+    /// Returns the number of messages in a queue of this test (by its unprefixed name).
+    pub async fn queue_len(&self, base_name: &str) -> anyhow::Result<u32> {
+        let channel = self.broker.channel().await?;
+        let queue = channel
+            .queue_declare(
+                self.env.name(base_name).as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("queue {base_name} does not exist"))?;
+        let _ = channel.close(200, "inspected".into()).await;
+        Ok(queue.message_count())
+    }
+
+    /// Returns the `/metrics` text of the first instance.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .api
+            .get(format!("{}/metrics", self.address()))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// Stops every instance, then drops the test's database, queues and exchanges.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        for instance in &self.instances {
+            instance.stop.cancel();
+        }
+        for instance in self.instances {
+            instance
+                .handle
+                .await
+                .context("a scheduler instance panicked")??;
+        }
+        self.broker.close().await;
+        self.env.cleanup().await
+    }
+}
+
+/// One `reminder.due.*` as the observer received it.
+#[derive(Debug, Clone)]
+pub struct ObservedDue {
+    /// `reminder.due.voice` or `reminder.due.sms`.
+    pub routing_key: String,
+    /// The AMQP `type`.
+    pub event_type: String,
+    /// The `tenant_id` header.
+    pub tenant_id: Option<String>,
+    /// When the test took it from the queue (at or after its arrival).
+    pub received_at: DateTime<Utc>,
+    /// The decoded body.
+    pub event: v1::ReminderDue,
+}
+
+/// The `<prefix>test.observer` queue bound to `reminder.due.*`, read with `basic.get` so that
+/// after the outbox is empty a drain sees every message the scheduler published.
+pub struct Observer {
+    channel: lapin::Channel,
+    queue: String,
+    received: Mutex<Vec<ObservedDue>>,
+}
+
+impl Observer {
+    async fn declare(broker: &Broker) -> anyhow::Result<Self> {
+        let channel = broker.channel().await?;
+        broker.declare_exchanges(&channel).await?;
+        let queue = broker.name("test.observer");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("failed to declare the observer queue")?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                broker.events_exchange().as_str().into(),
+                "reminder.due.*".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("failed to bind the observer queue")?;
+        Ok(Self {
+            channel,
+            queue,
+            received: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Takes every message waiting in the queue and returns everything received so far.
+    pub async fn drain(&self) -> anyhow::Result<Vec<ObservedDue>> {
+        loop {
+            let message = self
+                .channel
+                .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .context("basic.get on the observer queue failed")?;
+            let Some(message) = message else { break };
+            let delivery = message.delivery;
+            let properties = &delivery.properties;
+            let tenant_id =
+                attend_runtime::amqp::header_string(properties.headers().as_ref(), "tenant_id");
+            let observed = ObservedDue {
+                routing_key: delivery.routing_key.as_str().to_owned(),
+                event_type: properties
+                    .kind()
+                    .as_ref()
+                    .map(|kind| kind.as_str().to_owned())
+                    .unwrap_or_default(),
+                tenant_id,
+                received_at: Utc::now(),
+                event: v1::ReminderDue::decode(delivery.data.as_slice())
+                    .context("undecodable reminder.due")?,
+            };
+            self.lock().push(observed);
+        }
+        Ok(self.lock().clone())
+    }
+
+    /// Waits until a reminder.due for `reminder_id` arrived, and returns it.
+    pub async fn wait_for(&self, reminder_id: Uuid) -> anyhow::Result<ObservedDue> {
+        let id = reminder_id.to_string();
+        wait_until(
+            PATIENCE,
+            &format!("reminder.due for {reminder_id}"),
+            || async {
+                self.drain()
+                    .await
+                    .ok()?
+                    .into_iter()
+                    .find(|observed| observed.event.reminder_id == id)
+            },
+        )
+        .await
+    }
+
+    /// Returns how many reminder.due of each reminder id arrived, after a drain.
+    pub async fn counts(&self) -> anyhow::Result<HashMap<String, usize>> {
+        let mut counts = HashMap::new();
+        for observed in self.drain().await? {
+            *counts.entry(observed.event.reminder_id).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ObservedDue>> {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Returns now, to the millisecond (Postgres keeps microseconds, protobuf nanoseconds).
+pub fn now() -> DateTime<Utc> {
+    let millis = Utc::now().timestamp_millis();
+    DateTime::from_timestamp_millis(millis).unwrap_or_else(Utc::now)
+}
+
+/// Returns `now() + seconds` (negative for the past).
+pub fn in_seconds(seconds: i64) -> DateTime<Utc> {
+    now() + chrono::Duration::seconds(seconds)
+}
+
+/// An appointment to build events for.
+#[derive(Debug, Clone, Copy)]
+pub struct Appointment {
+    /// Its id.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// When it starts.
+    pub start: DateTime<Utc>,
+}
+
+impl Appointment {
+    /// Returns a new appointment of a new tenant starting at `start`.
+    pub fn starting_at(start: DateTime<Utc>) -> Self {
+        Self {
+            appointment_id: Uuid::now_v7(),
+            tenant_id: Uuid::now_v7(),
+            start,
+        }
+    }
+
+    /// Returns the details every appointment event repeats.
+    pub fn details(&self) -> v1::AppointmentDetails {
+        v1::AppointmentDetails {
+            appointment_id: self.appointment_id.to_string(),
+            tenant_id: self.tenant_id.to_string(),
+            business_name: "Sunrise Dental".to_owned(),
+            recipient: Some(v1::Recipient {
+                name: "Ada Lovelace".to_owned(),
+                phone_e164: "+15550100001".to_owned(),
+                locale: "en-GB".to_owned(),
+                time_zone: "Europe/London".to_owned(),
+            }),
+            start: Some(to_timestamp(self.start)),
+            end: Some(to_timestamp(self.start + chrono::Duration::minutes(30))),
+            location: "12 Harley Street".to_owned(),
+        }
+    }
+
+    /// Returns `appointment.scheduled` with `plans`.
+    pub fn scheduled(&self, plans: Vec<v1::ReminderPlan>) -> v1::AppointmentScheduled {
+        v1::AppointmentScheduled {
+            appointment: Some(self.details()),
+            reminders: plans,
+        }
+    }
+
+    /// Returns `appointment.rescheduled` to `new_start` with `plans`.
+    pub fn rescheduled(
+        &self,
+        new_start: DateTime<Utc>,
+        plans: Vec<v1::ReminderPlan>,
+    ) -> (Self, v1::AppointmentRescheduled) {
+        let moved = Self {
+            start: new_start,
+            ..*self
+        };
+        let event = v1::AppointmentRescheduled {
+            appointment: Some(moved.details()),
+            reminders: plans,
+            previous_start: Some(to_timestamp(self.start)),
+        };
+        (moved, event)
+    }
+
+    /// Returns `appointment.cancelled`.
+    pub fn cancelled(&self) -> v1::AppointmentCancelled {
+        v1::AppointmentCancelled {
+            appointment_id: self.appointment_id.to_string(),
+            tenant_id: self.tenant_id.to_string(),
+            reason: "customer_request".to_owned(),
+            cancelled_at: Some(to_timestamp(Utc::now())),
+        }
+    }
+}
+
+/// Returns a reminder plan.
+pub fn plan(reminder_id: Uuid, channel: v1::Channel, due_at: DateTime<Utc>) -> v1::ReminderPlan {
+    v1::ReminderPlan {
+        reminder_id: reminder_id.to_string(),
+        channel: channel.into(),
+        due_at: Some(to_timestamp(due_at)),
+    }
+}
