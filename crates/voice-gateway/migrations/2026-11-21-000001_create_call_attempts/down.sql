@@ -1,0 +1,2 @@
+DROP TABLE webhook_nonces;
+DROP TABLE call_attempts;

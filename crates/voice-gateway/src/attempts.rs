@@ -1,0 +1,580 @@
+//! Call attempts: one per reminder, from the queued row to its terminal outcome, and the
+//! webhook nonces seen recently. Every function runs on the caller's connection, so the caller
+//! decides the transaction; the ones that change an attempt expect it to be locked.
+
+use std::time::Duration;
+
+use attend_events::{Event as _, to_timestamp, v1};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::call_flow::Loops;
+use crate::db::schema::{call_attempts, webhook_nonces};
+
+/// Where an attempt is in its life. See the README's state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStatus {
+    /// Waiting for the dialer (first try, or after a refusal that proved no call was placed).
+    Queued,
+    /// Claimed: the make-call request is being sent. Committed before the request.
+    Placing,
+    /// The make-call request timed out or got a 5xx: the call may exist. Never sent again.
+    Unknown,
+    /// The carrier accepted the call.
+    Placed,
+    /// The carrier fetched the answer XML: the callee picked up.
+    InProgress,
+    /// The carrier reported the end of the call.
+    Completed,
+    /// No call was placed, finally.
+    Failed,
+}
+
+impl AttemptStatus {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Placing => "placing",
+            Self::Unknown => "unknown",
+            Self::Placed => "placed",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "queued" => Self::Queued,
+            "placing" => Self::Placing,
+            "unknown" => Self::Unknown,
+            "placed" => Self::Placed,
+            "in_progress" => Self::InProgress,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Returns whether a call may exist for the attempt and has not ended yet.
+    pub fn awaits_carrier(self) -> bool {
+        matches!(
+            self,
+            Self::Placing | Self::Unknown | Self::Placed | Self::InProgress
+        )
+    }
+}
+
+/// How a reminder call ended; reported once as `reminder.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The recipient pressed 1.
+    Confirmed,
+    /// The recipient pressed 2.
+    RescheduleRequested,
+    /// The recipient pressed 3, then 1.
+    Cancelled,
+    /// Nobody answered, or nothing usable was pressed.
+    NoAnswer,
+    /// The line was busy.
+    Busy,
+    /// No call could be made, or its result is unknown.
+    Failed,
+}
+
+impl Outcome {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::RescheduleRequested => "reschedule_requested",
+            Self::Cancelled => "cancelled",
+            Self::NoAnswer => "no_answer",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "confirmed" => Self::Confirmed,
+            "reschedule_requested" => Self::RescheduleRequested,
+            "cancelled" => Self::Cancelled,
+            "no_answer" => Self::NoAnswer,
+            "busy" => Self::Busy,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Returns the event's enum value.
+    pub fn kind(self) -> v1::ReminderOutcomeKind {
+        match self {
+            Self::Confirmed => v1::ReminderOutcomeKind::Confirmed,
+            Self::RescheduleRequested => v1::ReminderOutcomeKind::RescheduleRequested,
+            Self::Cancelled => v1::ReminderOutcomeKind::Cancelled,
+            Self::NoAnswer => v1::ReminderOutcomeKind::NoAnswer,
+            Self::Busy => v1::ReminderOutcomeKind::Busy,
+            Self::Failed => v1::ReminderOutcomeKind::Failed,
+        }
+    }
+}
+
+/// One reminder call, as the dialer and the webhooks see it.
+#[derive(Debug, Clone)]
+pub struct CallAttempt {
+    /// The attempt id, carried in every webhook URL.
+    pub id: Uuid,
+    /// The reminder it delivers.
+    pub reminder_id: Uuid,
+    /// The appointment it is about.
+    pub appointment_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The number to call, E.164.
+    pub to_number: String,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's locale.
+    pub locale: String,
+    /// The recipient's IANA time zone.
+    pub time_zone: String,
+    /// Who is calling.
+    pub business_name: String,
+    /// When the appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// Where the appointment is.
+    pub location: String,
+    /// Where the attempt is in its life.
+    pub status: AttemptStatus,
+    /// Make-call requests sent so far.
+    pub tries: u32,
+    /// The carrier's CallUUID, once known.
+    pub call_uuid: Option<String>,
+    /// The terminal outcome, once settled.
+    pub outcome: Option<Outcome>,
+    /// The call flow's loop counters.
+    pub loops: Loops,
+    /// The trace context of the reminder.due that created the attempt.
+    pub traceparent: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = call_attempts, check_for_backend(diesel::pg::Pg))]
+struct CallAttemptRow {
+    id: Uuid,
+    reminder_id: Uuid,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    to_number: String,
+    recipient_name: String,
+    locale: String,
+    time_zone: String,
+    business_name: String,
+    appointment_start: DateTime<Utc>,
+    location: String,
+    status: String,
+    tries: i32,
+    call_uuid: Option<String>,
+    outcome: Option<String>,
+    menu_replays: i32,
+    invalid_inputs: i32,
+    traceparent: Option<String>,
+}
+
+impl CallAttemptRow {
+    fn into_domain(self) -> QueryResult<CallAttempt> {
+        let status =
+            AttemptStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some(raw) => Some(Outcome::parse(raw).ok_or_else(|| corrupt("outcome", raw))?),
+        };
+        Ok(CallAttempt {
+            id: self.id,
+            reminder_id: self.reminder_id,
+            appointment_id: self.appointment_id,
+            tenant_id: self.tenant_id,
+            to_number: self.to_number,
+            recipient_name: self.recipient_name,
+            locale: self.locale,
+            time_zone: self.time_zone,
+            business_name: self.business_name,
+            appointment_start: self.appointment_start,
+            location: self.location,
+            status,
+            tries: u32::try_from(self.tries).unwrap_or(0),
+            call_uuid: self.call_uuid,
+            outcome,
+            loops: Loops {
+                menu_replays: self.menu_replays,
+                invalid_inputs: self.invalid_inputs,
+            },
+            traceparent: self.traceparent,
+        })
+    }
+}
+
+fn corrupt(column: &str, value: &str) -> diesel::result::Error {
+    // The CHECK constraints make this unreachable unless the schema and the code disagree.
+    diesel::result::Error::DeserializationError(format!("unexpected {column} {value:?}").into())
+}
+
+fn into_domain(rows: Vec<CallAttemptRow>) -> QueryResult<Vec<CallAttempt>> {
+    rows.into_iter().map(CallAttemptRow::into_domain).collect()
+}
+
+/// A reminder to call, as the consumer records it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = call_attempts)]
+pub struct NewCallAttempt {
+    /// A fresh UUIDv7.
+    pub id: Uuid,
+    /// The reminder's key; a second attempt for it is never created.
+    pub reminder_id: Uuid,
+    /// The appointment.
+    pub appointment_id: Uuid,
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The number to call.
+    pub to_number: String,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's locale.
+    pub locale: String,
+    /// The recipient's time zone.
+    pub time_zone: String,
+    /// Who is calling.
+    pub business_name: String,
+    /// When the appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// Where the appointment is.
+    pub location: String,
+    /// `queued` normally; `failed` when the reminder cannot be called at all.
+    pub status: String,
+    /// When the dialer may place the call (normally now).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The trace context to continue.
+    pub traceparent: Option<String>,
+}
+
+/// Records `attempt` unless its reminder already has one; returns whether it was new.
+#[tracing::instrument(skip_all, fields(reminder_id = %attempt.reminder_id))]
+pub async fn insert(
+    connection: &mut AsyncPgConnection,
+    attempt: &NewCallAttempt,
+) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(call_attempts::table)
+        .values(attempt)
+        .on_conflict(call_attempts::reminder_id)
+        .do_nothing()
+        .execute(connection)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Returns the attempt `id`, locked until the transaction ends.
+#[tracing::instrument(skip_all, fields(attempt_id = %id))]
+pub async fn lock(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CallAttempt>> {
+    let row = call_attempts::table
+        .find(id)
+        .for_update()
+        .select(CallAttemptRow::as_select())
+        .first(connection)
+        .await
+        .optional()?;
+    row.map(CallAttemptRow::into_domain).transpose()
+}
+
+/// Returns the attempt of `reminder_id`, if any (for operators and tests).
+pub async fn find_by_reminder(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+) -> QueryResult<Option<CallAttempt>> {
+    let row = call_attempts::table
+        .filter(call_attempts::reminder_id.eq(reminder_id))
+        .select(CallAttemptRow::as_select())
+        .first(connection)
+        .await
+        .optional()?;
+    row.map(CallAttemptRow::into_domain).transpose()
+}
+
+/// Claims up to `limit` queued attempts that are due (SKIP LOCKED, so replicas share the
+/// work) and marks them `placing` until `give_up_at`. The caller commits before calling the
+/// carrier, so the attempt is on record before any call exists.
+#[tracing::instrument(skip_all)]
+pub async fn claim_due(
+    connection: &mut AsyncPgConnection,
+    limit: i64,
+    give_up_at: DateTime<Utc>,
+) -> QueryResult<Vec<CallAttempt>> {
+    let ids: Vec<Uuid> = call_attempts::table
+        .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str()))
+        .filter(call_attempts::next_attempt_at.le(diesel::dsl::now))
+        .order(call_attempts::next_attempt_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(call_attempts::id)
+        .load(connection)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = diesel::update(call_attempts::table.filter(call_attempts::id.eq_any(&ids)))
+        .set((
+            call_attempts::status.eq(AttemptStatus::Placing.as_str()),
+            call_attempts::tries.eq(call_attempts::tries + 1),
+            call_attempts::next_attempt_at.eq(give_up_at),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(CallAttemptRow::as_returning())
+        .get_results(connection)
+        .await?;
+    into_domain(rows)
+}
+
+/// Returns up to `limit` attempts still waiting on the carrier past their deadline, locked
+/// (SKIP LOCKED).
+#[tracing::instrument(skip_all)]
+pub async fn lock_overdue(
+    connection: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<Vec<CallAttempt>> {
+    let waiting = [
+        AttemptStatus::Placing.as_str(),
+        AttemptStatus::Unknown.as_str(),
+        AttemptStatus::Placed.as_str(),
+        AttemptStatus::InProgress.as_str(),
+    ];
+    let rows = call_attempts::table
+        .filter(call_attempts::outcome.is_null())
+        .filter(call_attempts::status.eq_any(waiting))
+        .filter(call_attempts::next_attempt_at.le(diesel::dsl::now))
+        .order(call_attempts::next_attempt_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(CallAttemptRow::as_select())
+        .load(connection)
+        .await?;
+    into_domain(rows)
+}
+
+/// Sets the status of the locked attempt `id`, its deadline, and the last error.
+pub async fn set_status(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    status: AttemptStatus,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(call_attempts::table.find(id))
+        .set((
+            call_attempts::status.eq(status.as_str()),
+            call_attempts::next_attempt_at.eq(next_attempt_at),
+            call_attempts::last_error.eq(last_error),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Records the carrier's CallUUID on the locked attempt `id` unless one is known already.
+pub async fn record_call_uuid(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    call_uuid: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        call_attempts::table
+            .find(id)
+            .filter(call_attempts::call_uuid.is_null()),
+    )
+    .set(call_attempts::call_uuid.eq(call_uuid))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Stores the call flow's loop counters of the locked attempt `id`.
+pub async fn save_loops(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    loops: Loops,
+) -> QueryResult<()> {
+    diesel::update(call_attempts::table.find(id))
+        .set((
+            call_attempts::menu_replays.eq(loops.menu_replays),
+            call_attempts::invalid_inputs.eq(loops.invalid_inputs),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// What the hangup callback reported.
+#[derive(Debug, Clone, Default)]
+pub struct HangupReport {
+    /// `CallStatus`: completed, no-answer, busy, failed, timeout.
+    pub call_status: Option<String>,
+    /// `HangupCause`.
+    pub hangup_cause: Option<String>,
+    /// `Duration`, in seconds.
+    pub duration_seconds: Option<i32>,
+}
+
+/// Marks the locked attempt `id` completed with what the hangup callback said. Only the first
+/// report is kept: a repeated callback changes nothing.
+pub async fn record_hangup(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    report: &HangupReport,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        call_attempts::table
+            .find(id)
+            .filter(call_attempts::status.ne(AttemptStatus::Completed.as_str())),
+    )
+    .set((
+        call_attempts::status.eq(AttemptStatus::Completed.as_str()),
+        call_attempts::carrier_status.eq(report.call_status.as_deref()),
+        call_attempts::hangup_cause.eq(report.hangup_cause.as_deref()),
+        call_attempts::duration_seconds.eq(report.duration_seconds),
+        call_attempts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Settles the outcome of `attempt` unless it has one, and writes its `reminder.outcome`
+/// event to the outbox in the same transaction. Returns whether this call settled it; a
+/// second outcome for the same attempt changes nothing and emits nothing.
+#[tracing::instrument(skip_all, fields(attempt_id = %attempt.id, outcome = outcome.as_str()))]
+pub async fn settle(
+    connection: &mut AsyncPgConnection,
+    attempt: &CallAttempt,
+    outcome: Outcome,
+    detail: &str,
+    provider_ref: Option<&str>,
+) -> QueryResult<bool> {
+    let occurred_at = Utc::now();
+    let updated = diesel::update(
+        call_attempts::table
+            .find(attempt.id)
+            .filter(call_attempts::outcome.is_null()),
+    )
+    .set((
+        call_attempts::outcome.eq(outcome.as_str()),
+        call_attempts::outcome_detail.eq(detail),
+        call_attempts::outcome_at.eq(occurred_at),
+        call_attempts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    let event = v1::ReminderOutcome {
+        reminder_id: attempt.reminder_id.to_string(),
+        appointment_id: attempt.appointment_id.to_string(),
+        tenant_id: attempt.tenant_id.to_string(),
+        channel: v1::Channel::Voice.into(),
+        outcome: outcome.kind().into(),
+        detail: detail.to_owned(),
+        occurred_at: Some(to_timestamp(occurred_at)),
+        provider_ref: provider_ref.unwrap_or_default().to_owned(),
+    };
+    let event_id =
+        attend_runtime::outbox::enqueue(connection, Some(attempt.tenant_id), &event).await?;
+    tracing::info!(%event_id, routing_key = event.routing_key(), "outcome settled");
+    Ok(true)
+}
+
+/// Records a webhook nonce; returns `false` when it was seen within `window` (a replay).
+/// The unique key makes concurrent replicas agree: of two requests with one nonce, the second
+/// waits for the first's transaction and then sees the conflict.
+pub async fn record_nonce(
+    connection: &mut AsyncPgConnection,
+    nonce: &str,
+    window: Duration,
+) -> QueryResult<bool> {
+    let cutoff = Utc::now() - window;
+    diesel::delete(
+        webhook_nonces::table
+            .filter(webhook_nonces::nonce.eq(nonce))
+            .filter(webhook_nonces::seen_at.lt(cutoff)),
+    )
+    .execute(connection)
+    .await?;
+    let inserted = diesel::insert_into(webhook_nonces::table)
+        .values((
+            webhook_nonces::nonce.eq(nonce),
+            webhook_nonces::seen_at.eq(Utc::now()),
+        ))
+        .on_conflict(webhook_nonces::nonce)
+        .do_nothing()
+        .execute(connection)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Deletes nonces older than `window`; returns how many.
+pub async fn prune_nonces(
+    connection: &mut AsyncPgConnection,
+    window: Duration,
+) -> QueryResult<usize> {
+    let cutoff = Utc::now() - window;
+    diesel::delete(webhook_nonces::table.filter(webhook_nonces::seen_at.lt(cutoff)))
+        .execute(connection)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_outcomes_round_trip_through_their_stored_names() {
+        for status in [
+            AttemptStatus::Queued,
+            AttemptStatus::Placing,
+            AttemptStatus::Unknown,
+            AttemptStatus::Placed,
+            AttemptStatus::InProgress,
+            AttemptStatus::Completed,
+            AttemptStatus::Failed,
+        ] {
+            assert_eq!(AttemptStatus::parse(status.as_str()), Some(status));
+        }
+        for outcome in [
+            Outcome::Confirmed,
+            Outcome::RescheduleRequested,
+            Outcome::Cancelled,
+            Outcome::NoAnswer,
+            Outcome::Busy,
+            Outcome::Failed,
+        ] {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+        }
+    }
+
+    #[test]
+    fn outcomes_map_to_the_event_kinds() {
+        assert_eq!(
+            Outcome::Cancelled.kind(),
+            v1::ReminderOutcomeKind::Cancelled
+        );
+        assert_eq!(Outcome::NoAnswer.kind(), v1::ReminderOutcomeKind::NoAnswer);
+    }
+}

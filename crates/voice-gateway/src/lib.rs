@@ -1,0 +1,122 @@
+//! voice-gateway: places appointment reminder calls at the voice carrier and runs them.
+//!
+//! - [`reminders`]: consumes `reminder.due.voice` and records one call attempt per reminder;
+//! - [`dialer`]: places queued attempts through a [`carrier::VoiceCarrier`] (Vobiz), recording
+//!   each attempt before the call so that no reminder is ever called twice;
+//! - [`webhooks`]: the carrier's signed callbacks, answered with call-flow XML ([`call_flow`],
+//!   [`xml`]) and verified by [`signature`];
+//! - [`attempts`]: the `call_attempts` state and its `reminder.outcome` events (outbox).
+//!
+//! [`Application`] is the one entry point, shared by `main.rs` and the tests.
+
+pub mod attempts;
+pub mod call_flow;
+pub mod carrier;
+pub mod config;
+pub mod db;
+pub mod dialer;
+pub mod mask;
+pub mod reminders;
+pub mod signature;
+pub mod webhooks;
+pub mod xml;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::web;
+use anyhow::Context;
+use attend_runtime::service::{self, Infra, Runner};
+use tokio::sync::Notify;
+
+pub use config::Config;
+
+use crate::carrier::{VobizCarrier, VoiceCarrier};
+use crate::dialer::Dialer;
+use crate::reminders::ReminderDueHandler;
+use crate::webhooks::WebhookState;
+
+/// The service name in logs, traces and the broker connection.
+pub const SERVICE_NAME: &str = "voice-gateway";
+/// The gateway's Postgres schema.
+pub const SCHEMA: &str = "voice";
+
+/// The gateway, migrated, connected and bound, ready to run.
+pub struct Application {
+    port: u16,
+    runner: Runner,
+}
+
+impl Application {
+    /// Binds `HTTP_HOST:HTTP_PORT` and builds the gateway.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = service::bind(&config.common.http_host, config.common.http_port)?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds the gateway on a bound listener (tests bind port 0 first, to know `PUBLIC_URL`):
+    /// migrations, pool and broker, the queue, then the HTTP server, the consumer, the dialer
+    /// and the outbox relay.
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener
+            .local_addr()
+            .context("failed to read the listener's address")?
+            .port();
+        let infra = Infra::start(SERVICE_NAME, SCHEMA, &config.common, db::MIGRATIONS).await?;
+
+        let wake_dialer = Arc::new(Notify::new());
+        let consumer = infra.consumer(
+            reminders::consumer_spec(),
+            Arc::new(ReminderDueHandler::new(wake_dialer.clone())),
+        );
+        consumer.declare().await?;
+
+        let carrier: Arc<dyn VoiceCarrier> = Arc::new(VobizCarrier::new(&config.vobiz)?);
+        let dialer = Dialer::new(
+            infra.pool.clone(),
+            carrier,
+            config.dialer.clone(),
+            config.public_url.clone(),
+            wake_dialer,
+        );
+
+        let webhook_state = web::Data::new(WebhookState {
+            pool: infra.pool.clone(),
+            public_url: config.public_url.clone(),
+            auth_token: config.vobiz.auth_token.clone(),
+            callback_number: config.callback_number.clone(),
+            call_watchdog: config.dialer.call_watchdog,
+        });
+        let server = service::http_server(listener, infra.health(), move |routes| {
+            webhooks::configure(routes, webhook_state.clone());
+        })?;
+
+        let mut runner = Runner::new();
+        let relay = infra.relay();
+        runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
+        runner.spawn("reminders-due-consumer", move |cancel| consumer.run(cancel));
+        runner.spawn("dialer", move |cancel| dialer.run(cancel));
+        let pool = infra.pool.clone();
+        runner.spawn("nonce-pruner", move |cancel| {
+            webhooks::prune_nonces(pool, cancel)
+        });
+        runner.server(server);
+        runner.close_on_exit(infra);
+        tracing::info!(port, public_url = %config.public_url, "voice-gateway ready");
+        Ok(Self { port, runner })
+    }
+
+    /// Returns the port the gateway listens on (the real one when bound to port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until `shutdown` resolves or a task fails, then stops gracefully.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.runner.run_until_stopped(shutdown).await
+    }
+}

@@ -1,0 +1,146 @@
+//! The `voice.reminders-due` consumer: records one call attempt per reminder, in the inbox
+//! transaction, and wakes the dialer once it is committed.
+
+use std::sync::Arc;
+
+use attend_events::{from_timestamp, routing_keys, v1};
+use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent};
+use chrono::Utc;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::attempts::{self, AttemptStatus, NewCallAttempt, Outcome};
+use crate::mask;
+
+/// The queue's name, without the AMQP prefix.
+pub const QUEUE: &str = "voice.reminders-due";
+
+/// Returns the queue's spec: `reminder.due.voice` events.
+pub fn consumer_spec() -> ConsumerSpec {
+    ConsumerSpec::new(QUEUE, vec![routing_keys::REMINDER_DUE_VOICE])
+}
+
+/// Applies `v1::ReminderDue` events.
+pub struct ReminderDueHandler {
+    wake_dialer: Arc<Notify>,
+}
+
+impl ReminderDueHandler {
+    /// Returns a handler that wakes the dialer through `wake_dialer`.
+    pub fn new(wake_dialer: Arc<Notify>) -> Self {
+        Self { wake_dialer }
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut AsyncPgConnection,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
+        let reminder: v1::ReminderDue = event.decode()?;
+        let reminder_id = parse_id("reminder_id", &reminder.reminder_id)?;
+        let appointment_id = parse_id("appointment_id", &reminder.appointment_id)?;
+        let tenant_id = parse_id("tenant_id", &reminder.tenant_id)?;
+        let recipient = reminder.recipient.clone().unwrap_or_default();
+        let appointment_start = from_timestamp(reminder.appointment_start.as_ref())
+            .map_err(|error| HandlerError::permanent(format!("appointment_start: {error}")))?;
+
+        let to_number = recipient.phone_e164.trim().to_owned();
+        let callable = is_e164(&to_number);
+        let attempt = NewCallAttempt {
+            id: Uuid::now_v7(),
+            reminder_id,
+            appointment_id,
+            tenant_id,
+            to_number,
+            recipient_name: recipient.name.trim().to_owned(),
+            locale: recipient.locale.trim().to_owned(),
+            time_zone: recipient.time_zone.trim().to_owned(),
+            business_name: reminder.business_name.trim().to_owned(),
+            appointment_start,
+            location: reminder.location.trim().to_owned(),
+            status: if callable {
+                AttemptStatus::Queued
+            } else {
+                AttemptStatus::Failed
+            }
+            .as_str()
+            .to_owned(),
+            next_attempt_at: Utc::now(),
+            traceparent: attend_runtime::telemetry::current_traceparent(),
+        };
+        let created = attempts::insert(connection, &attempt).await?;
+        if !created {
+            // The same reminder again (redelivered, or republished with a new event id).
+            tracing::info!(%reminder_id, "reminder already has a call attempt, ignoring");
+            return Ok(());
+        }
+        if !callable {
+            // Never silence: the scheduler learns at once that this reminder cannot be called.
+            let to = mask::number(&attempt.to_number);
+            tracing::warn!(%reminder_id, %to, "recipient has no callable number");
+            if let Some(recorded) = attempts::lock(connection, attempt.id).await? {
+                attempts::settle(
+                    connection,
+                    &recorded,
+                    Outcome::Failed,
+                    "recipient has no valid phone number",
+                    None,
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let to = mask::number(&attempt.to_number);
+        tracing::info!(%reminder_id, attempt_id = %attempt.id, %to, "call attempt queued");
+        Ok(())
+    }
+}
+
+impl EventHandler for ReminderDueHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(self.apply(connection, event))
+    }
+
+    fn after_commit(&self, _event: &IncomingEvent) {
+        self.wake_dialer.notify_one();
+    }
+}
+
+fn parse_id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| HandlerError::permanent(format!("{field} is not a uuid")))
+}
+
+/// Returns whether `number` looks like E.164: `+`, then 8 to 15 digits, the first not 0.
+fn is_e164(number: &str) -> bool {
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_e164_numbers_are_callable() {
+        assert!(is_e164("+15550100001"));
+        assert!(is_e164("+4930123456"));
+        assert!(!is_e164(""));
+        assert!(!is_e164("15550100001"));
+        assert!(!is_e164("+1555-010"));
+        assert!(!is_e164("+0555010000"));
+        assert!(!is_e164("+1234567890123456"));
+    }
+}

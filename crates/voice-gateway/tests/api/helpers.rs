@@ -1,0 +1,444 @@
+//! The test harness: a fresh database and AMQP prefix, the carrier sim in-process on a free
+//! port, the gateway on a free port (bound first so `PUBLIC_URL` is known), a publisher that
+//! injects `reminder.due.voice`, and an observer queue on `reminder.outcome`.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_events::{Event, to_timestamp, v1};
+use attend_runtime::amqp::{Broker, OutgoingEvent, PublishOutcome, Publisher};
+use attend_runtime::{Env, Secret};
+use attend_test_support::{TestEnv, wait_until};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use prost::Message as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use voice_gateway::db::schema::call_attempts;
+use voice_gateway::{Application, Config};
+
+/// The token the sim and the gateway share.
+pub const AUTH_TOKEN: &str = "sim-token";
+/// Long enough for a whole simulated call on a busy 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Where the gateway sends its make-call requests.
+pub enum Carrier {
+    /// The carrier sim, in-process.
+    Sim,
+    /// A base URL (e.g. a closed port or a stub).
+    Url(String),
+}
+
+/// One running gateway and everything around it.
+pub struct TestApp {
+    /// The test's database and AMQP prefix.
+    pub env: TestEnv,
+    /// `http://127.0.0.1:<gateway port>`, also the gateway's `PUBLIC_URL`.
+    pub address: String,
+    /// `http://127.0.0.1:<sim port>`, when the sim runs.
+    pub sim_address: Option<String>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    publisher: Publisher,
+    publisher_broker: Broker,
+    observer: lapin::Channel,
+    observer_connection: lapin::Connection,
+    observer_queue: String,
+    stop: CancellationToken,
+    gateway: JoinHandle<anyhow::Result<()>>,
+    sim: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A reminder to publish.
+pub fn reminder_for(phone: &str) -> v1::ReminderDue {
+    let start: DateTime<Utc> = Utc::now() + chrono::Duration::days(1);
+    v1::ReminderDue {
+        reminder_id: Uuid::now_v7().to_string(),
+        appointment_id: Uuid::now_v7().to_string(),
+        tenant_id: Uuid::now_v7().to_string(),
+        channel: v1::Channel::Voice.into(),
+        recipient: Some(v1::Recipient {
+            name: "Ada & <Bob>".to_owned(),
+            phone_e164: phone.to_owned(),
+            locale: "en-US".to_owned(),
+            time_zone: "America/New_York".to_owned(),
+        }),
+        business_name: "Acme Clinic".to_owned(),
+        appointment_start: Some(to_timestamp(start)),
+        location: "Main St 1".to_owned(),
+        due_at: Some(to_timestamp(Utc::now())),
+        attempt: 1,
+    }
+}
+
+impl TestApp {
+    /// Starts the gateway against the carrier sim.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(Carrier::Sim, &[]).await
+    }
+
+    /// Starts the gateway against `carrier`, with extra environment variables.
+    pub async fn spawn_with(carrier: Carrier, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let env = TestEnv::new().await?;
+        let stop = CancellationToken::new();
+
+        let (api_url, sim_address, sim) = match carrier {
+            Carrier::Sim => {
+                let listener = TcpListener::bind("127.0.0.1:0")?;
+                let sim_config = carrier_sim::Config {
+                    http_port: 0,
+                    ..carrier_sim::Config::default()
+                };
+                let sim =
+                    carrier_sim::Application::build_with_listener(sim_config, listener).await?;
+                let sim_address = format!("http://127.0.0.1:{}", sim.port());
+                let sim_stop = stop.clone();
+                let handle =
+                    tokio::spawn(
+                        async move { sim.run_until_stopped(sim_stop.cancelled_owned()).await },
+                    );
+                (
+                    format!("{sim_address}/api/v1"),
+                    Some(sim_address),
+                    Some(handle),
+                )
+            }
+            Carrier::Url(url) => (url, None, None),
+        };
+
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let mut gateway_env = Env::from_pairs(env.service_env())
+            .with("PUBLIC_URL", address.clone())
+            .with("VOBIZ_API_URL", api_url)
+            .with("VOBIZ_AUTH_TOKEN", AUTH_TOKEN)
+            .with("DIALER_RETRY_BASE_MS", "10")
+            .with("DIALER_POLL_MS", "100");
+        for (name, value) in extra_env {
+            gateway_env = gateway_env.with(name, *value);
+        }
+        let config = Config::from_env(&gateway_env)?;
+        let application = Application::build_with_listener(config, listener).await?;
+        let gateway_stop = stop.clone();
+        let gateway = tokio::spawn(async move {
+            application
+                .run_until_stopped(gateway_stop.cancelled_owned())
+                .await
+        });
+
+        // The observer sees every outcome the gateway publishes from now on.
+        let observer_connection = env.amqp().await?;
+        let observer = observer_connection.create_channel().await?;
+        let observer_queue = env.name("test.observer");
+        observer
+            .queue_declare(
+                observer_queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        observer
+            .queue_bind(
+                observer_queue.as_str().into(),
+                env.name(attend_events::EVENTS_EXCHANGE).as_str().into(),
+                attend_events::routing_keys::REMINDER_OUTCOME.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
+        let publisher_broker = Broker::connect(
+            &Secret::new(env.amqp_url.clone()),
+            &env.amqp_prefix,
+            "voice-gateway-test",
+            PATIENCE,
+        )
+        .await?;
+        let publisher = Publisher::open(&publisher_broker, "/voice-gateway-test").await?;
+
+        Ok(Self {
+            env,
+            address,
+            sim_address,
+            http: reqwest::Client::builder().no_proxy().build()?,
+            publisher,
+            publisher_broker,
+            observer,
+            observer_connection,
+            observer_queue,
+            stop,
+            gateway,
+            sim,
+        })
+    }
+
+    /// Publishes `reminder` on `reminder.due.voice` with event id `event_id`.
+    pub async fn publish_reminder(
+        &self,
+        reminder: &v1::ReminderDue,
+        event_id: Uuid,
+    ) -> anyhow::Result<()> {
+        let event = OutgoingEvent {
+            id: event_id,
+            event_type: v1::ReminderDue::TYPE.to_owned(),
+            routing_key: reminder.routing_key().to_owned(),
+            tenant_id: reminder.tenant_id.parse().ok(),
+            payload: reminder.encode_to_vec(),
+            traceparent: None,
+            occurred_at_millis: Utc::now().timestamp_millis(),
+        };
+        let outcomes = self.publisher.publish_all(&[event]).await?;
+        anyhow::ensure!(
+            outcomes == [PublishOutcome::Confirmed],
+            "reminder not routed: {outcomes:?}"
+        );
+        Ok(())
+    }
+
+    /// Returns the next outcome on the observer queue, if one is there now.
+    pub async fn poll_outcome(&self) -> anyhow::Result<Option<v1::ReminderOutcome>> {
+        let message = self
+            .observer
+            .basic_get(
+                self.observer_queue.as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await?;
+        match message {
+            None => Ok(None),
+            Some(message) => Ok(Some(v1::ReminderOutcome::decode(
+                message.delivery.data.as_slice(),
+            )?)),
+        }
+    }
+
+    /// Waits for the next outcome, whatever its reminder.
+    pub async fn next_any_outcome(&self) -> anyhow::Result<v1::ReminderOutcome> {
+        wait_until(PATIENCE, "a reminder.outcome", || async {
+            self.poll_outcome().await.ok().flatten()
+        })
+        .await
+    }
+
+    /// Waits for the next outcome and checks that it is about `reminder`.
+    pub async fn next_outcome(
+        &self,
+        reminder: &v1::ReminderDue,
+    ) -> anyhow::Result<v1::ReminderOutcome> {
+        let outcome = self.next_any_outcome().await?;
+        anyhow::ensure!(
+            outcome.reminder_id == reminder.reminder_id,
+            "outcome of another reminder: {outcome:?}"
+        );
+        Ok(outcome)
+    }
+
+    /// Waits until every event the gateway wrote is published, then checks that the observer
+    /// holds no further outcome: published events are routed before they are confirmed.
+    pub async fn assert_no_more_outcomes(&self) -> anyhow::Result<()> {
+        wait_until(PATIENCE, "an empty outbox", || async {
+            (self.outbox_len().await.ok()? == 0).then_some(())
+        })
+        .await?;
+        let extra = self.poll_outcome().await?;
+        anyhow::ensure!(extra.is_none(), "an extra outcome was emitted: {extra:?}");
+        Ok(())
+    }
+
+    /// Opens a connection to the gateway's schema.
+    pub async fn db(&self) -> anyhow::Result<AsyncPgConnection> {
+        self.env.connect("voice").await
+    }
+
+    /// Returns the number of events waiting in the gateway's outbox.
+    pub async fn outbox_len(&self) -> anyhow::Result<i64> {
+        use attend_runtime::schema::outbox;
+        let mut connection = self.db().await?;
+        Ok(outbox::table.count().get_result(&mut connection).await?)
+    }
+
+    /// Returns the number of events the gateway's inbox has applied.
+    pub async fn inbox_len(&self) -> anyhow::Result<i64> {
+        use attend_runtime::schema::inbox;
+        let mut connection = self.db().await?;
+        Ok(inbox::table.count().get_result(&mut connection).await?)
+    }
+
+    /// Returns the attempt row of `reminder`, once it exists.
+    pub async fn attempt_of(&self, reminder: &v1::ReminderDue) -> anyhow::Result<AttemptView> {
+        let reminder_id: Uuid = reminder.reminder_id.parse()?;
+        wait_until(PATIENCE, "the call attempt", || async {
+            let mut connection = self.db().await.ok()?;
+            AttemptView::load(&mut connection, reminder_id)
+                .await
+                .ok()
+                .flatten()
+        })
+        .await
+    }
+
+    /// Waits until the attempt of `reminder` has `status`.
+    pub async fn wait_for_status(
+        &self,
+        reminder: &v1::ReminderDue,
+        status: &str,
+    ) -> anyhow::Result<AttemptView> {
+        let reminder_id: Uuid = reminder.reminder_id.parse()?;
+        wait_until(PATIENCE, &format!("attempt status {status}"), || async {
+            let mut connection = self.db().await.ok()?;
+            let attempt = AttemptView::load(&mut connection, reminder_id)
+                .await
+                .ok()
+                .flatten()?;
+            (attempt.status == status).then_some(attempt)
+        })
+        .await
+    }
+
+    /// Returns the sim's calls to `to`.
+    pub async fn sim_calls_to(&self, to: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let sim = self
+            .sim_address
+            .as_ref()
+            .context("the sim is not running")?;
+        let mut url = reqwest::Url::parse(&format!("{sim}/sim/calls"))?;
+        url.query_pairs_mut().append_pair("to", to);
+        let calls = self
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json::<Vec<serde_json::Value>>()
+            .await?;
+        Ok(calls)
+    }
+
+    /// Waits until the sim has finished its call(s) to `to` and returns them.
+    pub async fn finished_sim_calls_to(&self, to: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        wait_until(PATIENCE, "the sim's call to end", || async {
+            let calls = self.sim_calls_to(to).await.ok()?;
+            let finished = !calls.is_empty()
+                && calls.iter().all(|call| {
+                    matches!(
+                        call["status"].as_str(),
+                        Some("completed" | "no-answer" | "failed")
+                    ) && call["exchanges"].as_array().is_some_and(|exchanges| {
+                        exchanges
+                            .iter()
+                            .any(|exchange| exchange["event"] == "Hangup")
+                    })
+                });
+            finished.then_some(calls)
+        })
+        .await
+    }
+
+    /// Overrides the sim's callee script for `to`.
+    pub async fn script_callee(&self, to: &str, script: serde_json::Value) -> anyhow::Result<()> {
+        let sim = self
+            .sim_address
+            .as_ref()
+            .context("the sim is not running")?;
+        let encoded = to.replace('+', "%2B");
+        self.http
+            .put(format!("{sim}/sim/voice/scripts/{encoded}"))
+            .json(&script)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// POSTs a form to a gateway webhook, signed as the carrier would with `nonce`.
+    pub async fn signed_webhook(
+        &self,
+        path_and_query: &str,
+        form: &[(&str, &str)],
+        token: &str,
+        nonce: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = reqwest::Url::parse(&format!("{}{path_and_query}", self.address))?;
+        let headers = carrier_sim::signature::sign_with_nonce(token, &url, nonce.to_owned());
+        let mut request = self.http.post(url).form(form);
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// Stops the gateway and the sim, and drops the test's database and queues.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        let stopped = self.gateway.await;
+        if let Some(sim) = self.sim {
+            let _ = sim.await;
+        }
+        let _ = self.publisher_broker.close().await;
+        let _ = self
+            .observer_connection
+            .close(200, "test done".into())
+            .await;
+        self.env.cleanup().await?;
+        stopped??;
+        Ok(())
+    }
+}
+
+/// A random 20-digit nonce.
+pub fn fresh_nonce() -> String {
+    carrier_sim::signature::generate_nonce()
+}
+
+/// Returns a number the sim's default script handles as `last_digit` says.
+pub fn number_ending(last_digit: char) -> String {
+    format!("+1555010000{last_digit}")
+}
+
+/// The columns of an attempt the tests look at.
+#[derive(Debug, Clone, Queryable)]
+pub struct AttemptView {
+    /// The attempt id.
+    pub id: Uuid,
+    /// Its status.
+    pub status: String,
+    /// Its outcome.
+    pub outcome: Option<String>,
+    /// Its outcome detail.
+    pub outcome_detail: Option<String>,
+    /// The CallUUID.
+    pub call_uuid: Option<String>,
+    /// Make-call requests sent.
+    pub tries: i32,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AttemptView {
+    /// Loads the attempt of `reminder_id`.
+    pub async fn load(
+        connection: &mut AsyncPgConnection,
+        reminder_id: Uuid,
+    ) -> anyhow::Result<Option<Self>> {
+        Ok(call_attempts::table
+            .filter(call_attempts::reminder_id.eq(reminder_id))
+            .select((
+                call_attempts::id,
+                call_attempts::status,
+                call_attempts::outcome,
+                call_attempts::outcome_detail,
+                call_attempts::call_uuid,
+                call_attempts::tries,
+                call_attempts::updated_at,
+            ))
+            .first(connection)
+            .await
+            .optional()?)
+    }
+}
