@@ -339,7 +339,10 @@ impl EventConsumer {
         {
             telemetry::set_remote_parent(&span, &traceparent);
         }
-        let disposition = self.apply_with_retries(&event).instrument(span.clone()).await;
+        let disposition = self
+            .apply_with_retries(&event)
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         let acked = match disposition {
             Disposition::Applied | Disposition::Duplicate => {

@@ -1,7 +1,11 @@
 //! booking-service API tests against real Postgres and RabbitMQ.
 
 // Test helpers fail the test by panicking; that is what they are for.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests panic on failure")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests panic on failure"
+)]
 
 mod admin;
 mod appointments;
