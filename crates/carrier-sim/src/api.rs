@@ -148,8 +148,8 @@ async fn make_call(
 
     tracing::info!(
         call_uuid = %call_uuid,
-        from = %from,
-        to = %to,
+        from = %crate::mask_number(&from),
+        to = %crate::mask_number(&to),
         answer = script.answer,
         digits = ?script.digits,
         "call fired"

@@ -446,7 +446,7 @@ impl ActiveCall {
         let duration = self.duration_seconds;
         tracing::info!(
             call_uuid = %self.setup.call_uuid,
-            to = %self.setup.to,
+            to = %crate::mask_number(&self.setup.to),
             status = ending.status.as_str(),
             hangup_cause = ending.cause,
             duration,
