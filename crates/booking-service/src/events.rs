@@ -71,7 +71,7 @@ fn details(appointment: &AppointmentRecord, business_name: &str) -> v1::Appointm
         business_name: business_name.to_owned(),
         recipient: Some(v1::Recipient {
             name: appointment.customer_name.clone(),
-            phone_e164: appointment.customer_phone.clone(),
+            phone_e164: appointment.customer_phone.clone().unwrap_or_default(),
             locale: appointment.customer_locale.clone(),
             time_zone: appointment.time_zone.clone(),
         }),

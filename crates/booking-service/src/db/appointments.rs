@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::schema::{appointment_reminders, appointments, customers};
+use crate::domain::names;
 
 /// An appointment row joined with its customer.
 #[derive(Debug, Clone, Queryable)]
@@ -32,8 +33,8 @@ pub struct AppointmentRecord {
     pub customer_id: Uuid,
     /// Customer name.
     pub customer_name: String,
-    /// Customer phone, E.164.
-    pub customer_phone: String,
+    /// Customer phone, E.164, when known.
+    pub customer_phone: Option<String>,
     /// Customer locale.
     pub customer_locale: String,
 }
@@ -76,34 +77,63 @@ pub struct NewAppointmentRow<'a> {
     pub location: Option<&'a str>,
 }
 
-/// Inserts the customer, or updates name and locale of the tenant's customer with that phone;
-/// returns the customer id.
+/// Returns the tenant's customer with this phone and name (matched case- and
+/// accent-insensitively), updating their locale, or creates one; returns the customer id.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
-pub async fn upsert_customer(
+pub async fn find_or_create_customer(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     name: &str,
     phone_e164: &str,
     locale: &str,
 ) -> QueryResult<Uuid> {
+    let (first_name, last_name) = split_name(name);
+    let first_name_folded = names::fold(first_name);
+    let last_name_folded = names::fold(last_name);
+    let existing: Option<Uuid> = customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(customers::phone_e164.eq(phone_e164))
+        .filter(customers::first_name_folded.eq(&first_name_folded))
+        .filter(customers::last_name_folded.eq(&last_name_folded))
+        .filter(customers::deleted_at.is_null())
+        .select(customers::id)
+        .order(customers::id)
+        .first(connection)
+        .await
+        .optional()?;
+    if let Some(id) = existing {
+        diesel::update(customers::table.find(id))
+            .set((
+                customers::locale.eq(locale),
+                customers::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)
+            .await?;
+        return Ok(id);
+    }
     diesel::insert_into(customers::table)
         .values((
             customers::id.eq(Uuid::now_v7()),
             customers::tenant_id.eq(tenant_id),
             customers::name.eq(name),
+            customers::first_name.eq(first_name),
+            customers::last_name.eq(last_name),
+            customers::first_name_folded.eq(&first_name_folded),
+            customers::last_name_folded.eq(&last_name_folded),
             customers::phone_e164.eq(phone_e164),
             customers::locale.eq(locale),
-        ))
-        .on_conflict((customers::tenant_id, customers::phone_e164))
-        .do_update()
-        .set((
-            customers::name.eq(name),
-            customers::locale.eq(locale),
-            customers::updated_at.eq(diesel::dsl::now),
         ))
         .returning(customers::id)
         .get_result(connection)
         .await
+}
+
+/// Splits a display name at its last space: "Ada King Lovelace" is "Ada King" "Lovelace".
+fn split_name(name: &str) -> (&str, &str) {
+    match name.trim().rsplit_once(char::is_whitespace) {
+        Some((first, last)) => (first.trim(), last.trim()),
+        None => ("", name.trim()),
+    }
 }
 
 /// Inserts an appointment and its reminders.

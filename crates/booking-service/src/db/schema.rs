@@ -39,6 +39,13 @@ diesel::table! {
         status -> Text,
         status_changed_at -> Timestamptz,
         created_at -> Timestamptz,
+        entity_id -> Nullable<Uuid>,
+        appointment_type_id -> Nullable<Uuid>,
+        product_id -> Nullable<Uuid>,
+        agent_id -> Nullable<Uuid>,
+        booker_id -> Nullable<Uuid>,
+        source -> Text,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -47,10 +54,21 @@ diesel::table! {
         id -> Uuid,
         tenant_id -> Uuid,
         name -> Text,
-        phone_e164 -> Text,
+        phone_e164 -> Nullable<Text>,
         locale -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        first_name -> Text,
+        last_name -> Text,
+        first_name_folded -> Text,
+        last_name_folded -> Text,
+        date_of_birth -> Nullable<Date>,
+        email -> Nullable<Text>,
+        street -> Nullable<Text>,
+        zip -> Nullable<Text>,
+        city -> Nullable<Text>,
+        country -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -63,16 +81,156 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agent_appointment_types (appointment_type_id, agent_id) {
+        appointment_type_id -> Uuid,
+        agent_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        entity_id -> Uuid,
+        gender -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    appointment_types (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        entity_id -> Uuid,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    entities (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        name -> Text,
+        time_zone -> Text,
+        locale -> Text,
+        currency -> Text,
+        slot_interval_minutes -> Nullable<Int4>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    entity_reminder_defaults (entity_id, position) {
+        entity_id -> Uuid,
+        position -> Int2,
+        channel -> Text,
+        offset_minutes -> Int4,
+    }
+}
+
+diesel::table! {
+    entity_sip_ids (tenant_id, sip_id) {
+        tenant_id -> Uuid,
+        sip_id -> Text,
+        entity_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (tenant_id, idempotency_key) {
+        tenant_id -> Uuid,
+        idempotency_key -> Text,
+        request_hash -> Bytea,
+        response_status -> Nullable<Int2>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        appointment_type_id -> Uuid,
+        name -> Text,
+        duration_minutes -> Int4,
+        description -> Text,
+        price_cents -> Int8,
+        booker_info -> Array<Text>,
+        participant_info -> Array<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    schedule_exceptions (id) {
+        id -> Uuid,
+        agent_id -> Uuid,
+        on_date -> Date,
+        kind -> Text,
+        start_minute -> Nullable<Int2>,
+        end_minute -> Nullable<Int2>,
+        note -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    working_hours (agent_id, weekday, start_minute) {
+        agent_id -> Uuid,
+        weekday -> Int2,
+        start_minute -> Int2,
+        end_minute -> Int2,
+    }
+}
+
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(appointment_reminders -> appointments (appointment_id));
+diesel::joinable!(appointments -> agents (agent_id));
+diesel::joinable!(appointments -> appointment_types (appointment_type_id));
 diesel::joinable!(appointments -> customers (customer_id));
+diesel::joinable!(appointments -> entities (entity_id));
+diesel::joinable!(appointments -> products (product_id));
 diesel::joinable!(appointments -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 
+diesel::joinable!(agent_appointment_types -> agents (agent_id));
+diesel::joinable!(agent_appointment_types -> appointment_types (appointment_type_id));
+diesel::joinable!(agents -> entities (entity_id));
+diesel::joinable!(appointment_types -> entities (entity_id));
+diesel::joinable!(entity_reminder_defaults -> entities (entity_id));
+diesel::joinable!(entity_sip_ids -> entities (entity_id));
+diesel::joinable!(products -> appointment_types (appointment_type_id));
+diesel::joinable!(schedule_exceptions -> agents (agent_id));
+diesel::joinable!(working_hours -> agents (agent_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    agent_appointment_types,
+    agents,
     api_keys,
     appointment_reminders,
+    appointment_types,
     appointments,
     customers,
+    entities,
+    entity_reminder_defaults,
+    entity_sip_ids,
+    idempotency_keys,
+    products,
+    schedule_exceptions,
     tenants,
+    working_hours,
 );

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use attend_runtime::Problem;
 
 use super::phone::normalize_e164;
+use super::validation::{Issues, is_language_tag};
 
 /// The longest a free-text field may be.
 const MAX_TEXT_LEN: usize = 500;
@@ -106,28 +107,6 @@ pub struct PlannedReminder {
     pub channel: Channel,
     /// When to send it; may be past (then it fires at once).
     pub due_at: DateTime<Utc>,
-}
-
-/// Collects every failing field, so one answer lists them all.
-#[derive(Default)]
-struct Issues {
-    fields: Vec<(String, String)>,
-}
-
-impl Issues {
-    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.fields.push((field.into(), message.into()));
-    }
-
-    fn into_problem(self) -> Option<Problem> {
-        let mut fields = self.fields.into_iter();
-        let (field, message) = fields.next()?;
-        let mut problem = Problem::invalid_field(field, message);
-        for (field, message) in fields {
-            problem = problem.with_field(field, message);
-        }
-        Some(problem)
-    }
 }
 
 impl CreateAppointmentRequest {
@@ -311,18 +290,6 @@ pub fn parse_offset(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split(['-', '_']);
-    let Some(language) = parts.next() else {
-        return false;
-    };
-    (2..=3).contains(&language.len())
-        && language.chars().all(|c| c.is_ascii_alphabetic())
-        && parts.all(|part| {
-            (2..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,14 +385,5 @@ mod tests {
         assert!(parse_offset("P1M").is_err());
         assert!(parse_offset("PT0S").is_err());
         assert!(parse_offset("2 hours").is_err());
-    }
-
-    #[test]
-    fn language_tags_are_checked() {
-        assert!(is_language_tag("en"));
-        assert!(is_language_tag("de-DE"));
-        assert!(is_language_tag("pt_BR"));
-        assert!(!is_language_tag("english please"));
-        assert!(!is_language_tag("e"));
     }
 }

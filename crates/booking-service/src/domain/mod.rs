@@ -1,4 +1,8 @@
-//! Booking rules that do no IO: validating requests into domain values.
+//! Booking rules that do no IO: validating requests into domain values, slots, names.
 
 pub mod appointment;
+pub mod names;
 pub mod phone;
+pub mod slot_id;
+pub mod slots;
+pub mod validation;

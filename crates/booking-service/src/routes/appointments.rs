@@ -50,8 +50,8 @@ pub struct CustomerResponse {
     pub id: Uuid,
     /// Name.
     pub name: String,
-    /// Phone, E.164.
-    pub phone: String,
+    /// Phone, E.164, when known.
+    pub phone: Option<String>,
     /// Locale.
     pub locale: String,
 }
@@ -144,7 +144,7 @@ pub async fn create_appointment(
     let mut connection = state.pool.get().await?;
     let response = connection
         .transaction::<_, ApiError, _>(async |connection| {
-            let customer_id = queries::upsert_customer(
+            let customer_id = queries::find_or_create_customer(
                 connection,
                 tenant.id,
                 &appointment.customer_name,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod appointments;
+pub mod catalog;
 
 use actix_web::web;
 
@@ -9,6 +10,7 @@ use actix_web::web;
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/v1/admin/tenants", web::post().to(admin::create_tenant))
+        .configure(catalog::configure)
         .route(
             "/v1/appointments",
             web::post().to(appointments::create_appointment),
