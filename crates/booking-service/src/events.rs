@@ -38,14 +38,32 @@ pub fn appointment_scheduled(
 ) -> v1::AppointmentScheduled {
     v1::AppointmentScheduled {
         appointment: Some(details(appointment, business_name)),
-        reminders: reminders
-            .iter()
-            .map(|reminder| v1::ReminderPlan {
-                reminder_id: reminder.id.to_string(),
-                channel: channel_of(&reminder.channel).into(),
-                due_at: Some(to_timestamp(reminder.due_at)),
-            })
-            .collect(),
+        reminders: plans(reminders),
+    }
+}
+
+fn plans(reminders: &[ReminderRow]) -> Vec<v1::ReminderPlan> {
+    reminders
+        .iter()
+        .map(|reminder| v1::ReminderPlan {
+            reminder_id: reminder.id.to_string(),
+            channel: channel_of(&reminder.channel).into(),
+            due_at: Some(to_timestamp(reminder.due_at)),
+        })
+        .collect()
+}
+
+/// Returns `appointment.rescheduled` for a moved appointment and its new pending reminders.
+pub fn appointment_rescheduled(
+    appointment: &AppointmentRecord,
+    business_name: &str,
+    pending_reminders: &[ReminderRow],
+    previous_start: DateTime<Utc>,
+) -> v1::AppointmentRescheduled {
+    v1::AppointmentRescheduled {
+        appointment: Some(details(appointment, business_name)),
+        reminders: plans(pending_reminders),
+        previous_start: Some(to_timestamp(previous_start)),
     }
 }
 

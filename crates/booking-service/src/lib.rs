@@ -2,6 +2,7 @@
 //! them. It is where CRMs and voicebots book, and where reminder answers change appointments.
 
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod consume;
 pub mod db;

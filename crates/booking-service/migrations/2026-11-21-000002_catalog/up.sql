@@ -40,7 +40,7 @@ CREATE TABLE entity_reminder_defaults (
     entity_id       uuid    NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
     position        smallint NOT NULL,
     channel         text    NOT NULL CHECK (channel IN ('voice', 'sms')),
-    offset_minutes  integer NOT NULL CHECK (offset_minutes BETWEEN 0 AND 525600),
+    offset_seconds  integer NOT NULL CHECK (offset_seconds BETWEEN 0 AND 31622400),
     PRIMARY KEY (entity_id, position)
 );
 
@@ -165,6 +165,9 @@ ALTER TABLE appointments
         tstzrange(starts_at, ends_at, '[)') WITH &&
     ) WHERE (agent_id IS NOT NULL AND status <> 'cancelled');
 
+-- Busy time of agents, for slots: bounded by start on both sides (nothing lasts over a day).
+CREATE INDEX appointments_agent_start_idx ON appointments (agent_id, starts_at)
+    WHERE agent_id IS NOT NULL AND status <> 'cancelled';
 CREATE INDEX appointments_customer_idx ON appointments (customer_id, starts_at);
 CREATE INDEX appointments_booker_idx ON appointments (booker_id, starts_at) WHERE booker_id IS NOT NULL;
 

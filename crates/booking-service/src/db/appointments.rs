@@ -37,6 +37,23 @@ pub struct AppointmentRecord {
     pub customer_phone: Option<String>,
     /// Customer locale.
     pub customer_locale: String,
+    /// The catalog the appointment was booked from, for slot bookings.
+    pub catalog: CatalogLinks,
+}
+
+/// Where a slot booking sits in the catalog; all `None` for free-form appointments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
+pub struct CatalogLinks {
+    /// Business entity.
+    pub entity_id: Option<Uuid>,
+    /// Appointment type.
+    pub appointment_type_id: Option<Uuid>,
+    /// Product.
+    pub product_id: Option<Uuid>,
+    /// Agent whose time it holds.
+    pub agent_id: Option<Uuid>,
+    /// Who booked, when not the participant.
+    pub booker_id: Option<Uuid>,
 }
 
 /// A reminder row.
@@ -75,6 +92,10 @@ pub struct NewAppointmentRow<'a> {
     pub time_zone: &'a str,
     /// Location.
     pub location: Option<&'a str>,
+    /// Catalog links of a slot booking.
+    pub catalog: CatalogLinks,
+    /// api | voicebot | dialect.
+    pub source: &'a str,
 }
 
 /// Returns the tenant's customer with this phone and name (matched case- and
@@ -152,16 +173,35 @@ pub async fn insert_appointment(
             appointments::ends_at.eq(row.ends_at),
             appointments::time_zone.eq(row.time_zone),
             appointments::location.eq(row.location),
+            appointments::entity_id.eq(row.catalog.entity_id),
+            appointments::appointment_type_id.eq(row.catalog.appointment_type_id),
+            appointments::product_id.eq(row.catalog.product_id),
+            appointments::agent_id.eq(row.catalog.agent_id),
+            appointments::booker_id.eq(row.catalog.booker_id),
+            appointments::source.eq(row.source),
         ))
         .execute(connection)
         .await?;
+    insert_reminders(connection, row.id, row.tenant_id, reminders).await
+}
+
+/// Inserts reminders of an appointment.
+pub async fn insert_reminders(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+    tenant_id: Uuid,
+    reminders: &[(Uuid, &str, DateTime<Utc>)],
+) -> QueryResult<()> {
+    if reminders.is_empty() {
+        return Ok(());
+    }
     let reminder_rows: Vec<_> = reminders
         .iter()
         .map(|(id, channel, due_at)| {
             (
                 appointment_reminders::id.eq(*id),
-                appointment_reminders::appointment_id.eq(row.id),
-                appointment_reminders::tenant_id.eq(row.tenant_id),
+                appointment_reminders::appointment_id.eq(appointment_id),
+                appointment_reminders::tenant_id.eq(tenant_id),
                 appointment_reminders::channel.eq(*channel),
                 appointment_reminders::due_at.eq(*due_at),
             )
@@ -199,6 +239,13 @@ pub async fn find_appointment(
             customers::name,
             customers::phone_e164,
             customers::locale,
+            (
+                appointments::entity_id,
+                appointments::appointment_type_id,
+                appointments::product_id,
+                appointments::agent_id,
+                appointments::booker_id,
+            ),
         ))
         .first(connection)
         .await

@@ -135,7 +135,7 @@ diesel::table! {
         entity_id -> Uuid,
         position -> Int2,
         channel -> Text,
-        offset_minutes -> Int4,
+        offset_seconds -> Int4,
     }
 }
 

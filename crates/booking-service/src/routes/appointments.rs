@@ -10,7 +10,9 @@ use attend_runtime::outbox;
 use attend_runtime::{ApiJson, Problem};
 
 use crate::auth::Tenant;
-use crate::db::appointments::{self as queries, AppointmentRecord, NewAppointmentRow, ReminderRow};
+use crate::db::appointments::{
+    self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, ReminderRow,
+};
 use crate::domain::appointment::CreateAppointmentRequest;
 use crate::error::ApiError;
 use crate::events;
@@ -160,6 +162,8 @@ pub async fn create_appointment(
                 ends_at: appointment.end,
                 time_zone: appointment.time_zone.name(),
                 location: appointment.location.as_deref(),
+                catalog: CatalogLinks::default(),
+                source: "api",
             };
             queries::insert_appointment(connection, &row, &reminders).await?;
             let stored = queries::find_appointment(connection, tenant.id, appointment_id)

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod appointments;
 pub mod catalog;
+pub mod voicebot;
 
 use actix_web::web;
 
@@ -22,5 +23,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route(
             "/v1/appointments/{id}/cancel",
             web::post().to(appointments::cancel_appointment),
-        );
+        )
+        .route("/voicebot/webhook", web::post().to(voicebot::webhook));
 }

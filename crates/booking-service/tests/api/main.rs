@@ -11,3 +11,5 @@ mod admin;
 mod appointments;
 mod helpers;
 mod reminder_events;
+mod seed;
+mod voicebot;

@@ -1,0 +1,547 @@
+//! Book, move and cancel. Each runs inside the caller's transaction and writes its event
+//! through the outbox there.
+//!
+//! Double booking is refused by Postgres (the `appointments_no_double_booking` exclusion
+//! constraint), not by a check here: two requests racing for one slot both pass every check
+//! below, and the database lets exactly one of them write.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use attend_runtime::outbox;
+
+use super::customers::{self, Person, missing_info};
+use super::slots::{entity_zone, step_of};
+use super::{BookingError, Role, Subject};
+use crate::db::appointments::{self as queries, CatalogLinks, NewAppointmentRow};
+use crate::db::scheduling::{self, ProductContext};
+use crate::db::schema::{appointments, customers as customer_table};
+use crate::domain::slot_id::{SlotHolder, SlotId};
+use crate::domain::slots::is_bookable_start;
+use crate::events;
+
+/// The constraint that makes double booking impossible.
+const NO_DOUBLE_BOOKING: &str = "appointments_no_double_booking";
+
+/// A request to book a slot.
+#[derive(Debug, Clone)]
+pub struct BookSlot {
+    /// The product.
+    pub product_id: Uuid,
+    /// The appointment type the caller chose; checked against the product when given.
+    pub appointment_type_id: Option<Uuid>,
+    /// The slot.
+    pub slot: SlotId,
+    /// The start the caller heard; must be the slot's when given.
+    pub start: Option<DateTime<Utc>>,
+    /// Who books.
+    pub booker: Person,
+    /// Who the appointment is for; the booker when `None`.
+    pub participant: Option<Person>,
+    /// api | voicebot.
+    pub source: &'static str,
+}
+
+/// A request to move a booking.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveBooking {
+    /// The booking.
+    pub appointment_id: Uuid,
+    /// The slot the caller believes it is in; checked when given.
+    pub old_slot: Option<SlotId>,
+    /// Where to move it.
+    pub new_slot: SlotId,
+    /// The new start the caller heard; must be the new slot's when given.
+    pub start: Option<DateTime<Utc>>,
+}
+
+/// A request to cancel a booking.
+#[derive(Debug, Clone)]
+pub struct CancelBooking {
+    /// The booking.
+    pub appointment_id: Uuid,
+    /// The slot the caller believes it is in; checked when given.
+    pub slot: Option<SlotId>,
+    /// The start the caller believes it has; checked when given.
+    pub start: Option<DateTime<Utc>>,
+    /// Why, for the event: customer_request, api, reminder_reply.
+    pub reason: String,
+}
+
+/// A booking as the commands return it.
+#[derive(Debug, Clone)]
+pub struct BookingView {
+    /// Appointment id.
+    pub appointment_id: Uuid,
+    /// Its slot id (the agent's), when it holds an agent's time.
+    pub slot_id: Option<SlotId>,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End.
+    pub end: DateTime<Utc>,
+    /// scheduled | confirmed | reschedule_requested | cancelled.
+    pub status: String,
+    /// Catalog links.
+    pub catalog: CatalogLinks,
+    /// The participant (the appointment's customer).
+    pub participant_id: Uuid,
+    /// The appointment type's name, e.g. "Massage".
+    pub type_name: String,
+    /// Zone of the entity, to show times in.
+    pub zone: Tz,
+}
+
+/// Books `command.slot` at `now`.
+pub async fn book(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    command: BookSlot,
+    now: DateTime<Utc>,
+) -> Result<BookingView, BookingError> {
+    let context = scheduling::product_context(connection, tenant_id, command.product_id)
+        .await?
+        .ok_or(BookingError::NotFound(Subject::Product))?;
+    if command
+        .appointment_type_id
+        .is_some_and(|expected| expected != context.appointment_type.id)
+    {
+        return Err(BookingError::ProductNotOfType);
+    }
+    if command
+        .start
+        .is_some_and(|start| start != command.slot.start)
+    {
+        return Err(BookingError::StartMismatch);
+    }
+    let participant = command.participant.as_ref().unwrap_or(&command.booker);
+    let mut missing = missing_info(Role::Booker, &command.booker, &context.product.booker_info);
+    if let Some(participant) = &command.participant {
+        missing.extend(missing_info(
+            Role::Participant,
+            participant,
+            &context.product.participant_info,
+        ));
+    } else {
+        // The booker books for themself: what the participant must give, they give.
+        for lacking in missing_info(
+            Role::Booker,
+            &command.booker,
+            &context.product.participant_info,
+        ) {
+            if !missing.contains(&lacking) {
+                missing.push(lacking);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BookingError::MissingInfo(missing));
+    }
+
+    let candidates = bookable_agents(connection, tenant_id, &context, command.slot, now).await?;
+    let locale = context.entity.locale.clone();
+    let booker_id = customers::resolve(connection, tenant_id, &command.booker, &locale).await?;
+    let participant_id = match &command.participant {
+        Some(participant) => {
+            customers::resolve(connection, tenant_id, participant, &locale).await?
+        }
+        None => booker_id,
+    };
+
+    let start = command.slot.start;
+    let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
+    let zone = entity_zone(&context);
+    let appointment_id = Uuid::now_v7();
+    let mut booked_agent = None;
+    for agent_id in candidates {
+        let row = NewAppointmentRow {
+            id: appointment_id,
+            tenant_id,
+            customer_id: participant_id,
+            starts_at: start,
+            ends_at: end,
+            time_zone: zone.name(),
+            location: None,
+            catalog: CatalogLinks {
+                entity_id: Some(context.entity.id),
+                appointment_type_id: Some(context.appointment_type.id),
+                product_id: Some(context.product.id),
+                agent_id: Some(agent_id),
+                booker_id: (booker_id != participant_id).then_some(booker_id),
+            },
+            source: command.source,
+        };
+        // A savepoint per agent: losing the race for one agent leaves the transaction
+        // usable for the next.
+        let attempt = connection
+            .transaction::<_, diesel::result::Error, _>(async |connection| {
+                queries::insert_appointment(connection, &row, &[]).await
+            })
+            .await;
+        match attempt {
+            Ok(()) => {
+                booked_agent = Some(agent_id);
+                break;
+            }
+            Err(error) if is_double_booking(&error) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let Some(agent_id) = booked_agent else {
+        return Err(BookingError::SlotTaken);
+    };
+    // The participant's phone is called; a participant without one is reached through the
+    // booker's.
+    let has_phone = participant.phone.is_some() || command.booker.phone.is_some();
+    let plan = if has_phone {
+        default_plan(connection, context.entity.id, start, now).await?
+    } else {
+        Vec::new()
+    };
+    if participant.phone.is_none() && command.booker.phone.is_some() {
+        diesel::update(customer_table::table.find(participant_id))
+            .filter(customer_table::phone_e164.is_null())
+            .set(customer_table::phone_e164.eq(&command.booker.phone))
+            .execute(connection)
+            .await?;
+    }
+    let plan_rows: Vec<(Uuid, &str, DateTime<Utc>)> = plan
+        .iter()
+        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
+        .collect();
+    queries::insert_reminders(connection, appointment_id, tenant_id, &plan_rows).await?;
+    let stored = queries::find_appointment(connection, tenant_id, appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let reminders = queries::reminders_of(connection, appointment_id).await?;
+    let event = events::appointment_scheduled(&stored, &context.entity.name, &reminders);
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    tracing::info!(%appointment_id, %agent_id, reminders = reminders.len(), "slot booked");
+    Ok(BookingView {
+        appointment_id,
+        slot_id: Some(SlotId {
+            holder: SlotHolder::Agent(agent_id),
+            start,
+        }),
+        start,
+        end,
+        status: stored.status,
+        catalog: stored.catalog,
+        participant_id,
+        type_name: context.appointment_type.name,
+        zone,
+    })
+}
+
+/// Moves a booking to `command.new_slot` at `now`; the old time is freed only if the new
+/// one is taken, because both happen in one update of one row.
+pub async fn move_booking(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    command: MoveBooking,
+    now: DateTime<Utc>,
+) -> Result<BookingView, BookingError> {
+    let current = lock_booking(connection, tenant_id, command.appointment_id).await?;
+    if current.status == "cancelled" {
+        return Err(BookingError::BookingCancelled);
+    }
+    if current.starts_at <= now {
+        return Err(BookingError::BookingStarted);
+    }
+    if let Some(old_slot) = command.old_slot
+        && !slot_matches(old_slot, &current)
+    {
+        return Err(BookingError::OldSlotMismatch);
+    }
+    if command
+        .start
+        .is_some_and(|start| start != command.new_slot.start)
+    {
+        return Err(BookingError::StartMismatch);
+    }
+    let Some(product_id) = current.catalog.product_id else {
+        return Err(BookingError::NotSlotBooking);
+    };
+    let context = scheduling::product_context(connection, tenant_id, product_id)
+        .await?
+        .ok_or(BookingError::NotFound(Subject::Product))?;
+    let candidates =
+        bookable_agents(connection, tenant_id, &context, command.new_slot, now).await?;
+
+    let start = command.new_slot.start;
+    let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
+    let mut moved_to = None;
+    for agent_id in candidates {
+        let attempt = connection
+            .transaction::<_, diesel::result::Error, _>(async |connection| {
+                diesel::update(appointments::table.find(command.appointment_id))
+                    .set((
+                        appointments::agent_id.eq(agent_id),
+                        appointments::starts_at.eq(start),
+                        appointments::ends_at.eq(end),
+                        // A new time is not confirmed yet.
+                        appointments::status.eq("scheduled"),
+                        appointments::status_changed_at.eq(diesel::dsl::now),
+                        appointments::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(connection)
+                    .await
+            })
+            .await;
+        match attempt {
+            Ok(_) => {
+                moved_to = Some(agent_id);
+                break;
+            }
+            Err(error) if is_double_booking(&error) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let Some(agent_id) = moved_to else {
+        return Err(BookingError::SlotTaken);
+    };
+
+    queries::cancel_pending_reminders(connection, command.appointment_id).await?;
+    let plan = default_plan(connection, context.entity.id, start, now).await?;
+    let plan_rows: Vec<(Uuid, &str, DateTime<Utc>)> = plan
+        .iter()
+        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
+        .collect();
+    queries::insert_reminders(connection, command.appointment_id, tenant_id, &plan_rows).await?;
+    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let pending: Vec<_> = queries::reminders_of(connection, command.appointment_id)
+        .await?
+        .into_iter()
+        .filter(|reminder| reminder.state == "scheduled")
+        .collect();
+    let event =
+        events::appointment_rescheduled(&stored, &context.entity.name, &pending, current.starts_at);
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    tracing::info!(appointment_id = %command.appointment_id, %agent_id, "booking moved");
+    Ok(BookingView {
+        appointment_id: command.appointment_id,
+        slot_id: Some(SlotId {
+            holder: SlotHolder::Agent(agent_id),
+            start,
+        }),
+        start,
+        end,
+        status: stored.status,
+        catalog: stored.catalog,
+        participant_id: stored.customer_id,
+        zone: entity_zone(&context),
+        type_name: context.appointment_type.name,
+    })
+}
+
+/// Cancels a booking at `now`; cancelling a cancelled booking answers it unchanged.
+pub async fn cancel(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    command: CancelBooking,
+    now: DateTime<Utc>,
+) -> Result<BookingView, BookingError> {
+    let current = lock_booking(connection, tenant_id, command.appointment_id).await?;
+    if command
+        .slot
+        .is_some_and(|slot| !slot_matches(slot, &current))
+        || command
+            .start
+            .is_some_and(|start| start != current.starts_at)
+    {
+        return Err(BookingError::OldSlotMismatch);
+    }
+    let mut status = current.status.clone();
+    if current.status != "cancelled" {
+        if current.starts_at <= now {
+            return Err(BookingError::BookingStarted);
+        }
+        queries::transition_status(
+            connection,
+            command.appointment_id,
+            &["scheduled", "confirmed", "reschedule_requested"],
+            "cancelled",
+        )
+        .await?;
+        queries::cancel_pending_reminders(connection, command.appointment_id).await?;
+        let event =
+            events::appointment_cancelled(command.appointment_id, tenant_id, &command.reason, now);
+        outbox::enqueue(connection, Some(tenant_id), &event).await?;
+        status = "cancelled".to_owned();
+        tracing::info!(appointment_id = %command.appointment_id, "booking cancelled");
+    }
+    let type_name = match current.catalog.appointment_type_id {
+        Some(type_id) => scheduling::appointment_type(connection, tenant_id, type_id)
+            .await?
+            .map(|found| found.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(BookingView {
+        appointment_id: command.appointment_id,
+        slot_id: current.catalog.agent_id.map(|agent_id| SlotId {
+            holder: SlotHolder::Agent(agent_id),
+            start: current.starts_at,
+        }),
+        start: current.starts_at,
+        end: current.ends_at,
+        status,
+        catalog: current.catalog,
+        participant_id: current.customer_id,
+        type_name,
+        zone: current.time_zone.parse().unwrap_or(Tz::UTC),
+    })
+}
+
+/// The parts of a booking the commands check, read under a row lock.
+struct LockedBooking {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: String,
+    time_zone: String,
+    customer_id: Uuid,
+    catalog: CatalogLinks,
+}
+
+async fn lock_booking(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    appointment_id: Uuid,
+) -> Result<LockedBooking, BookingError> {
+    type Locked = (
+        DateTime<Utc>,
+        DateTime<Utc>,
+        String,
+        String,
+        Uuid,
+        CatalogLinks,
+    );
+    let found: Option<Locked> = appointments::table
+        .filter(appointments::id.eq(appointment_id))
+        .filter(appointments::tenant_id.eq(tenant_id))
+        .select((
+            appointments::starts_at,
+            appointments::ends_at,
+            appointments::status,
+            appointments::time_zone,
+            appointments::customer_id,
+            (
+                appointments::entity_id,
+                appointments::appointment_type_id,
+                appointments::product_id,
+                appointments::agent_id,
+                appointments::booker_id,
+            ),
+        ))
+        .for_update()
+        .first(connection)
+        .await
+        .optional()?;
+    let (starts_at, ends_at, status, time_zone, customer_id, catalog) =
+        found.ok_or(BookingError::NotFound(Subject::Booking))?;
+    Ok(LockedBooking {
+        starts_at,
+        ends_at,
+        status,
+        time_zone,
+        customer_id,
+        catalog,
+    })
+}
+
+fn slot_matches(slot: SlotId, booking: &LockedBooking) -> bool {
+    let same_holder = match slot.holder {
+        SlotHolder::Agent(agent_id) => booking.catalog.agent_id == Some(agent_id),
+        SlotHolder::AnyAgentOf(type_id) => booking.catalog.appointment_type_id == Some(type_id),
+    };
+    same_holder && slot.start == booking.starts_at
+}
+
+/// Returns the agents who could take `slot` for the product now, in the order to try them.
+async fn bookable_agents(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    context: &ProductContext,
+    slot: SlotId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, BookingError> {
+    let type_id = context.appointment_type.id;
+    let only_agent = match slot.holder {
+        SlotHolder::Agent(agent_id) => Some(agent_id),
+        SlotHolder::AnyAgentOf(slot_type) if slot_type == type_id => None,
+        SlotHolder::AnyAgentOf(_) => return Err(BookingError::SlotOfOtherType),
+    };
+    if slot.start <= now {
+        return Err(BookingError::SlotUnavailable("it is in the past"));
+    }
+    let agents = scheduling::agents_serving(connection, tenant_id, type_id, only_agent).await?;
+    if agents.is_empty() {
+        return Err(match only_agent {
+            Some(_) => BookingError::AgentNotServingType,
+            None => BookingError::SlotUnavailable("no agent serves this appointment type"),
+        });
+    }
+    let zone = entity_zone(context);
+    let duration = Duration::minutes(i64::from(context.product.duration_minutes));
+    let step = step_of(context);
+    let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
+    let local_date = slot.start.with_timezone(&zone).date_naive();
+    let calendars = scheduling::calendars(
+        connection,
+        &agent_ids,
+        local_date.pred_opt().unwrap_or(local_date),
+        local_date.succ_opt().unwrap_or(local_date),
+        slot.start,
+        slot.start + duration,
+    )
+    .await?;
+    let mut working: Vec<(usize, Uuid)> = Vec::new();
+    for agent_id in agent_ids {
+        let Some(calendar) = calendars.get(&agent_id) else {
+            continue;
+        };
+        if is_bookable_start(calendar, zone, slot.start, duration, step) {
+            // Agents already busy then are tried last: the constraint will refuse them, but
+            // trying them first would only cost savepoints.
+            working.push((calendar.busy.len(), agent_id));
+        }
+    }
+    if working.is_empty() {
+        return Err(BookingError::SlotUnavailable(
+            "it is outside the agent's working hours",
+        ));
+    }
+    working.sort();
+    Ok(working.into_iter().map(|(_, agent_id)| agent_id).collect())
+}
+
+/// Returns the entity's default reminders for an appointment at `start`, dropping those
+/// already due: a reminder minutes after booking by phone would only annoy.
+async fn default_plan(
+    connection: &mut AsyncPgConnection,
+    entity_id: Uuid,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, DateTime<Utc>)>, BookingError> {
+    let defaults = scheduling::reminder_defaults(connection, entity_id).await?;
+    Ok(defaults
+        .into_iter()
+        .map(|default| (default.channel, start - default.offset))
+        .filter(|(_, due_at)| *due_at > now)
+        .collect())
+}
+
+/// Returns whether a write failed because the agent is already booked then.
+fn is_double_booking(error: &diesel::result::Error) -> bool {
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.constraint_name() == Some(NO_DOUBLE_BOOKING)
+                || info.message().contains(NO_DOUBLE_BOOKING)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,178 @@
+//! Finding the free slots of a product: one agent's, or any agent's who serves its type.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use super::{BookingError, Subject};
+use crate::db::scheduling::{self, ProductContext};
+use crate::domain::slot_id::{SlotHolder, SlotId};
+use crate::domain::slots::{self, SlotSearch};
+
+/// The longest window one search may cover, so one request cannot ask for a year of slots.
+pub const MAX_WINDOW: Duration = Duration::days(7);
+
+/// What the caller asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotQuery {
+    /// The product to book.
+    pub product_id: Uuid,
+    /// The appointment type the caller believes the product has; checked when given.
+    pub appointment_type_id: Option<Uuid>,
+    /// One agent, or any agent who serves the type.
+    pub agent_id: Option<Uuid>,
+    /// Which starts to consider.
+    pub window: Window,
+}
+
+/// Which starts a search considers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// A whole local day, in the zone the answer is shown in.
+    Day(NaiveDate),
+    /// From this instant to the end of its local day.
+    From(DateTime<Utc>),
+    /// From one instant to another.
+    Between(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// A free slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferedSlot {
+    /// Its id, to book with.
+    pub id: SlotId,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End: start plus the product's duration.
+    pub end: DateTime<Utc>,
+    /// The agent, when the search was for one.
+    pub agent_id: Option<Uuid>,
+}
+
+/// Free slots and the zone to show them in.
+#[derive(Debug, Clone)]
+pub struct SlotAnswer {
+    /// The slots, earliest first.
+    pub slots: Vec<OfferedSlot>,
+    /// The zone asked for, or the entity's.
+    pub zone: Tz,
+    /// The product searched.
+    pub context: ProductContext,
+}
+
+/// Returns the product's step between starts: the entity's interval or the product's length.
+pub fn step_of(context: &ProductContext) -> Duration {
+    let minutes = context
+        .entity
+        .slot_interval_minutes
+        .unwrap_or(context.product.duration_minutes);
+    Duration::minutes(i64::from(minutes.max(1)))
+}
+
+/// Returns the zone of the entity's working hours (UTC if the stored name is unknown, which
+/// validation prevents).
+pub fn entity_zone(context: &ProductContext) -> Tz {
+    context.entity.time_zone.parse().unwrap_or(Tz::UTC)
+}
+
+/// Returns the free slots of `query` at `now`, shown in `display_zone` (the entity's zone
+/// when `None`). A day is read in the display zone.
+pub async fn find_slots(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    query: SlotQuery,
+    display_zone: Option<Tz>,
+    now: DateTime<Utc>,
+) -> Result<SlotAnswer, BookingError> {
+    let context = scheduling::product_context(connection, tenant_id, query.product_id)
+        .await?
+        .ok_or(BookingError::NotFound(Subject::Product))?;
+    let type_id = context.appointment_type.id;
+    if query
+        .appointment_type_id
+        .is_some_and(|expected| expected != type_id)
+    {
+        return Err(BookingError::ProductNotOfType);
+    }
+    let zone = entity_zone(&context);
+    let display_zone = display_zone.unwrap_or(zone);
+    let (from, until) = window_bounds(query.window, display_zone);
+    let until = until.min(from + MAX_WINDOW);
+
+    let agents = scheduling::agents_serving(connection, tenant_id, type_id, query.agent_id).await?;
+    if agents.is_empty() && query.agent_id.is_some() {
+        return Err(BookingError::AgentNotServingType);
+    }
+    if until <= now || agents.is_empty() {
+        return Ok(SlotAnswer {
+            slots: Vec::new(),
+            zone: display_zone,
+            context,
+        });
+    }
+    let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
+    let first_date = from.with_timezone(&zone).date_naive();
+    let last_date = (until - Duration::seconds(1))
+        .with_timezone(&zone)
+        .date_naive();
+    let duration = Duration::minutes(i64::from(context.product.duration_minutes));
+    let calendars = scheduling::calendars(
+        connection,
+        &agent_ids,
+        first_date,
+        last_date,
+        from,
+        until + duration,
+    )
+    .await?;
+    let search = SlotSearch {
+        zone,
+        from,
+        until,
+        duration,
+        step: step_of(&context),
+        now,
+    };
+    // One slot per start: for "any agent" the agent is picked when booking, so a caller
+    // hears each time once however many agents are free then.
+    let mut by_start: BTreeMap<DateTime<Utc>, OfferedSlot> = BTreeMap::new();
+    for agent_id in &agent_ids {
+        let Some(calendar) = calendars.get(agent_id) else {
+            continue;
+        };
+        for start in slots::free_starts(calendar, &search) {
+            let holder = match query.agent_id {
+                Some(agent_id) => SlotHolder::Agent(agent_id),
+                None => SlotHolder::AnyAgentOf(type_id),
+            };
+            by_start.entry(start).or_insert(OfferedSlot {
+                id: SlotId { holder, start },
+                start,
+                end: start + duration,
+                agent_id: query.agent_id,
+            });
+        }
+    }
+    Ok(SlotAnswer {
+        slots: by_start.into_values().collect(),
+        zone: display_zone,
+        context,
+    })
+}
+
+/// Returns the instants a window covers, reading days in `zone`.
+pub fn window_bounds(window: Window, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start_of = |date: NaiveDate| slots::local_instant(zone, date, 0, false);
+    let next_day = |date: NaiveDate| date.succ_opt().unwrap_or(date);
+    match window {
+        Window::Day(date) => (start_of(date), start_of(next_day(date))),
+        Window::From(from) => {
+            let date = from.with_timezone(&zone).date_naive();
+            (from, start_of(next_day(date)))
+        }
+        Window::Between(from, until) => (from, until),
+    }
+}
