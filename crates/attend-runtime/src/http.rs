@@ -189,6 +189,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
     fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let body = JsonBytes::from_request(request, payload);
+        Box::pin(async move {
+            let JsonBytes(body) = body.await?;
+            parse_json(&body).map(ApiJson)
+        })
+    }
+}
+
+/// The raw bytes of a JSON body, checked like [`ApiJson`] (415 for another media type, 413
+/// when too large) but not yet parsed: for handlers that also need the exact bytes, e.g. to
+/// fingerprint a request for idempotency. Parse with [`parse_json`].
+#[derive(Debug)]
+pub struct JsonBytes(pub web::Bytes);
+
+impl FromRequest for JsonBytes {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -219,7 +238,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     "Payload too large",
                 ));
             }
-            parse_json(&body).map(ApiJson)
+            Ok(JsonBytes(body))
         })
     }
 }

@@ -9,6 +9,7 @@
 //! the answer before committing.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
@@ -53,6 +54,19 @@ impl StoredAnswer {
             response.insert_header((REPLAYED_HEADER, "true"));
         }
         response.json(self.body)
+    }
+
+    /// Like [`StoredAnswer::into_response`], with `Location: <collection>/<body id>` for a
+    /// created resource.
+    pub fn into_created_response(self, replayed: bool, collection: &str) -> HttpResponse {
+        let location = self.body["id"]
+            .as_str()
+            .map(|id| format!("{collection}/{id}"));
+        let mut response = self.into_response(replayed);
+        if let Some(value) = location.and_then(|location| HeaderValue::from_str(&location).ok()) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
     }
 }
 

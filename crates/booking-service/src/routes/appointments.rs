@@ -1,15 +1,20 @@
 //! The native appointments API: book with reminders, read status, cancel.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use uuid::Uuid;
 
+use attend_runtime::Problem;
+use attend_runtime::http::{JsonBytes, parse_json};
 use attend_runtime::outbox;
-use attend_runtime::{ApiJson, Problem};
 
+use super::bookings;
 use crate::auth::Tenant;
+use crate::booking::commands::{self, CancelBooking};
+use crate::booking::idempotency::{self, RequestKey, StoredAnswer};
 use crate::db::appointments::{
     self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, ReminderRow,
 };
@@ -43,6 +48,16 @@ pub struct AppointmentResponse {
     pub created_at: DateTime<Utc>,
     /// Its reminders, earliest first.
     pub reminders: Vec<ReminderResponse>,
+    /// Business entity, for slot bookings.
+    pub entity_id: Option<Uuid>,
+    /// Appointment type, for slot bookings.
+    pub appointment_type_id: Option<Uuid>,
+    /// Product, for slot bookings.
+    pub product_id: Option<Uuid>,
+    /// Agent whose time it holds, for slot bookings.
+    pub agent_id: Option<Uuid>,
+    /// Who booked, when not the customer themself.
+    pub booker_id: Option<Uuid>,
 }
 
 /// The customer of an appointment.
@@ -99,6 +114,11 @@ fn to_response(appointment: AppointmentRecord, reminders: Vec<ReminderRow>) -> A
         time_zone: appointment.time_zone,
         location: appointment.location,
         created_at: appointment.created_at,
+        entity_id: appointment.catalog.entity_id,
+        appointment_type_id: appointment.catalog.appointment_type_id,
+        product_id: appointment.catalog.product_id,
+        agent_id: appointment.catalog.agent_id,
+        booker_id: appointment.catalog.booker_id,
         reminders: reminders
             .into_iter()
             .map(|reminder| ReminderResponse {
@@ -114,7 +134,7 @@ fn to_response(appointment: AppointmentRecord, reminders: Vec<ReminderRow>) -> A
     }
 }
 
-async fn load_response(
+pub(crate) async fn load_response(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     id: Uuid,
@@ -127,13 +147,17 @@ async fn load_response(
 }
 
 /// `POST /v1/appointments`: books an appointment and plans its reminders; the
-/// `appointment.scheduled` event is written in the same transaction.
+/// `appointment.scheduled` event is written in the same transaction. Honours
+/// `Idempotency-Key`.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id, appointment_id))]
 pub async fn create_appointment(
     tenant: Tenant,
     state: web::Data<AppState>,
-    ApiJson(request): ApiJson<CreateAppointmentRequest>,
+    http_request: HttpRequest,
+    JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
+    let request_key = RequestKey::of(&http_request, &body)?;
+    let request: CreateAppointmentRequest = parse_json(&body)?;
     let appointment = request.validate(&tenant.default_region, Utc::now())?;
     let appointment_id = Uuid::now_v7();
     tracing::Span::current().record("appointment_id", tracing::field::display(appointment_id));
@@ -144,8 +168,11 @@ pub async fn create_appointment(
         .collect();
 
     let mut connection = state.pool.get().await?;
-    let response = connection
+    let (answer, replayed) = connection
         .transaction::<_, ApiError, _>(async |connection| {
+            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
+                return Ok((stored, true));
+            }
             let customer_id = queries::find_or_create_customer(
                 connection,
                 tenant.id,
@@ -172,16 +199,14 @@ pub async fn create_appointment(
             let stored_reminders = queries::reminders_of(connection, appointment_id).await?;
             let event = events::appointment_scheduled(&stored, &tenant.name, &stored_reminders);
             outbox::enqueue(connection, Some(tenant.id), &event).await?;
-            Ok(to_response(stored, stored_reminders))
+            let response = to_response(stored, stored_reminders);
+            tracing::info!(reminders = response.reminders.len(), "appointment booked");
+            let answer = StoredAnswer::json(StatusCode::CREATED, response)?;
+            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
+            Ok((answer, false))
         })
         .await?;
-    tracing::info!(reminders = response.reminders.len(), "appointment booked");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/v1/appointments/{appointment_id}"),
-        ))
-        .json(response))
+    Ok(answer.into_created_response(replayed, "/v1/appointments"))
 }
 
 /// `GET /v1/appointments/{id}`: the appointment's status and each reminder's state.
@@ -197,35 +222,36 @@ pub async fn get_appointment(
 }
 
 /// `POST /v1/appointments/{id}/cancel`: cancels it and drops its pending reminders.
-/// Cancelling a cancelled appointment answers it unchanged.
+/// Cancelling a cancelled appointment answers it unchanged. Honours `Idempotency-Key`.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant.id, appointment_id = %path))]
 pub async fn cancel_appointment(
     tenant: Tenant,
     state: web::Data<AppState>,
+    request: HttpRequest,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let appointment_id = path.into_inner();
+    let request_key = RequestKey::of(&request, b"")?;
     let mut connection = state.pool.get().await?;
-    let response = connection
+    let (answer, replayed) = connection
         .transaction::<_, ApiError, _>(async |connection| {
-            queries::find_appointment(connection, tenant.id, appointment_id)
-                .await?
-                .ok_or_else(|| Problem::not_found("appointment"))?;
-            let changed = queries::transition_status(
-                connection,
-                appointment_id,
-                &["scheduled", "confirmed", "reschedule_requested"],
-                "cancelled",
-            )
-            .await?;
-            if changed {
-                queries::cancel_pending_reminders(connection, appointment_id).await?;
-                let event =
-                    events::appointment_cancelled(appointment_id, tenant.id, "api", Utc::now());
-                outbox::enqueue(connection, Some(tenant.id), &event).await?;
+            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
+                return Ok((stored, true));
             }
-            load_response(connection, tenant.id, appointment_id).await
+            let command = CancelBooking {
+                appointment_id,
+                slot: None,
+                start: None,
+                reason: "api".to_owned(),
+            };
+            commands::cancel(connection, tenant.id, command, Utc::now())
+                .await
+                .map_err(bookings::native_problem)?;
+            let response = load_response(connection, tenant.id, appointment_id).await?;
+            let answer = StoredAnswer::json(StatusCode::OK, response)?;
+            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
+            Ok((answer, false))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(response))
+    Ok(answer.into_response(replayed))
 }

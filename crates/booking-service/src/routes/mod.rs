@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod appointments;
+pub mod bookings;
 pub mod catalog;
 pub mod voicebot;
 
@@ -19,6 +20,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route(
             "/v1/appointments/{id}",
             web::get().to(appointments::get_appointment),
+        )
+        .route("/v1/slots", web::get().to(bookings::list_slots))
+        .route("/v1/bookings", web::post().to(bookings::create_booking))
+        .route(
+            "/v1/appointments/{id}/move",
+            web::post().to(bookings::move_appointment),
         )
         .route(
             "/v1/appointments/{id}/cancel",

@@ -17,7 +17,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use attend_runtime::Problem;
-use attend_runtime::http::parse_json;
+use attend_runtime::http::{JsonBytes, parse_json};
 
 use crate::auth::Tenant;
 use crate::booking::commands::{self, BookSlot, BookingView, CancelBooking, MoveBooking};
@@ -208,7 +208,7 @@ pub async fn webhook(
     tenant: Tenant,
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<HttpResponse, ApiError> {
     let Envelope { action } = parse_json(&body)?;
     tracing::Span::current().record("action", action.as_str());

@@ -11,5 +11,7 @@ mod admin;
 mod appointments;
 mod helpers;
 mod reminder_events;
+mod reminders_follow;
 mod seed;
+mod slot_bookings;
 mod voicebot;

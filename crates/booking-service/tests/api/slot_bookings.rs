@@ -1,0 +1,232 @@
+//! The native booking API: slots, bookings, moves and cancels, and Idempotency-Key on every
+//! write.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, appointment_body};
+use crate::seed::{CatalogSpec, date_in, seed_catalog};
+
+impl TestApp {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        api_key: &str,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = request.bearer_auth(api_key);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (
+            status,
+            response.json().await.unwrap_or(Value::Null),
+            headers,
+        )
+    }
+}
+
+#[tokio::test]
+async fn slots_are_listed_booked_moved_and_cancelled_natively() {
+    let app = TestApp::spawn().await;
+    let (tenant_id, key) = app.create_tenant("Praxis").await;
+    let catalog = seed_catalog(&app, tenant_id, CatalogSpec::default()).await;
+    let day = date_in(8, chrono_tz::Europe::Berlin);
+    let url = |path: &str| format!("{}{path}", app.address);
+
+    let (status, slots, _) = app
+        .send(
+            app.client.get(url(&format!(
+                "/v1/slots?product_id={}&date={day}&time_zone=America/New_York",
+                catalog.massage_30
+            ))),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{slots}");
+    assert_eq!(slots["time_zone"], "America/New_York");
+    let items = slots["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8);
+    // 08:00 in Berlin is 02:00 in New York (six hours behind), whatever the season.
+    assert!(
+        items[0]["start"]
+            .as_str()
+            .unwrap()
+            .contains("T02:00:00.000-0"),
+        "{slots}"
+    );
+    assert_eq!(items[0]["agent_id"], Value::Null);
+
+    let booking = json!({
+        "product_id": catalog.massage_30,
+        "slot_id": items[0]["slot_id"],
+        "booker": {"first_name": "Grace", "last_name": "Hopper", "phone": "+12015550107",
+                   "email": "grace@example.com"},
+        "participant": {"first_name": "Ada", "last_name": "Hopper", "date_of_birth": "2015-05-01"}
+    });
+    let (status, booked, headers) = app
+        .send(
+            app.client.post(url("/v1/bookings")).json(&booking),
+            &key,
+            Some("b-1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    let id = booked["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        headers["location"],
+        format!("/v1/appointments/{id}").as_str()
+    );
+    assert_eq!(booked["product_id"], json!(catalog.massage_30));
+    assert_eq!(booked["customer"]["name"], "Ada Hopper");
+    assert_eq!(
+        booked["customer"]["phone"], "+12015550107",
+        "a participant without a phone is reached on the booker's"
+    );
+    assert_ne!(booked["booker_id"], Value::Null);
+    assert_eq!(booked["reminders"].as_array().unwrap().len(), 1);
+
+    let (status, replayed, headers) = app
+        .send(
+            app.client.post(url("/v1/bookings")).json(&booking),
+            &key,
+            Some("b-1"),
+        )
+        .await;
+    assert_eq!((status, &replayed), (201, &booked));
+    assert_eq!(headers["idempotent-replayed"], "true");
+
+    let (status, moved, _) = app
+        .send(
+            app.client
+                .post(url(&format!("/v1/appointments/{id}/move")))
+                .json(&json!({"slot_id": items[3]["slot_id"]})),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_ne!(moved["start"], booked["start"]);
+    assert_eq!(moved["status"], "scheduled");
+    let reminders = moved["reminders"].as_array().unwrap();
+    assert_eq!(
+        reminders
+            .iter()
+            .filter(|r| r["state"] == "scheduled")
+            .count(),
+        1,
+        "one live reminder, for the new time: {moved}"
+    );
+    assert_eq!(
+        reminders
+            .iter()
+            .filter(|r| r["state"] == "cancelled")
+            .count(),
+        1
+    );
+
+    // Moving onto a taken slot is a conflict and leaves the booking where it was.
+    let (status, _, _) = app
+        .send(
+            app.client.post(url("/v1/bookings")).json(&json!({
+            "product_id": catalog.massage_30, "slot_id": items[5]["slot_id"],
+            "booker": {"first_name": "Bo", "last_name": "Busy", "phone": "+12015550108",
+                       "email": "bo@example.com", "date_of_birth": "1980-01-01"}})),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, again, _) = app
+        .send(
+            app.client.post(url("/v1/bookings")).json(&json!({
+            "product_id": catalog.massage_30, "slot_id": items[5]["slot_id"],
+            "booker": {"first_name": "Cy", "last_name": "Busy", "phone": "+12015550108",
+                       "email": "cy@example.com", "date_of_birth": "1980-01-01"}})),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "two agents serve massages: {again}");
+    let (status, conflict, _) = app
+        .send(
+            app.client
+                .post(url(&format!("/v1/appointments/{id}/move")))
+                .json(&json!({"slot_id": items[5]["slot_id"]})),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["code"], "slot_taken");
+    let (_, unchanged, _) = app
+        .send(
+            app.client.get(url(&format!("/v1/appointments/{id}"))),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(unchanged["start"], moved["start"]);
+
+    let (status, cancelled, _) = app
+        .send(
+            app.client
+                .post(url(&format!("/v1/appointments/{id}/cancel"))),
+            &key,
+            Some("c-1"),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let (status, problem, _) = app
+        .send(app.client.get(url("/v1/slots?date=tomorrow")), &key, None)
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| issue["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["product_id", "date"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_crm_booking_retried_with_its_idempotency_key_is_booked_once() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.create_tenant("Clinic").await;
+    let body = appointment_body("+12015550109", "PT30M");
+    let url = format!("{}/v1/appointments", app.address);
+    let (status, first, _) = app
+        .send(app.client.post(&url).json(&body), &key, Some("crm-7"))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second, headers) = app
+        .send(app.client.post(&url).json(&body), &key, Some("crm-7"))
+        .await;
+    assert_eq!((status, &second), (201, &first));
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(
+        headers["location"],
+        format!("/v1/appointments/{}", first["id"].as_str().unwrap()).as_str()
+    );
+    let (status, other, _) = app
+        .send(app.client.post(&url).json(&body), &key, None)
+        .await;
+    assert_eq!(status, 201);
+    assert_ne!(
+        other["id"], first["id"],
+        "without a key every request books"
+    );
+    let (status, problem, _) = app
+        .send(app.client.post(&url).json(&body), &key, Some(""))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    app.stop().await;
+}
