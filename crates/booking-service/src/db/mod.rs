@@ -1,5 +1,6 @@
 //! Rows and queries of the `booking` schema.
 
 pub mod appointments;
+pub mod catalog;
 pub mod schema;
 pub mod tenants;

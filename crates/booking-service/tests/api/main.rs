@@ -9,5 +9,6 @@
 
 mod admin;
 mod appointments;
+mod catalog;
 mod helpers;
 mod reminder_events;
