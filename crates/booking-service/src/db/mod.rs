@@ -1,6 +1,7 @@
 //! Rows and queries of the `booking` schema.
 
 pub mod appointments;
+pub mod catalog;
 pub mod scheduling;
 pub mod schema;
 pub mod tenants;

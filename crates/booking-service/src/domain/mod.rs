@@ -1,6 +1,7 @@
 //! Booking rules that do no IO: validating requests into domain values, slots, names.
 
 pub mod appointment;
+pub mod catalog;
 pub mod names;
 pub mod phone;
 pub mod slot_id;

@@ -227,3 +227,64 @@ pub fn outcome(
         provider_ref: "call-1".into(),
     }
 }
+
+impl TestApp {
+    /// Sends `method path` with the tenant's key, and `body` as JSON when given; returns the
+    /// status and the JSON body (`Null` when empty).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        api_key: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, body)
+    }
+
+    pub async fn get_json(&self, api_key: &str, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, api_key, path, None).await
+    }
+
+    pub async fn post_json(&self, api_key: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, api_key, path, Some(body))
+            .await
+    }
+
+    pub async fn put_json(&self, api_key: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, api_key, path, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, api_key: &str, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, api_key, path, None)
+            .await
+    }
+}
+
+/// Returns the `field` of every error of a problem body, in order.
+pub fn problem_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|error| error["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

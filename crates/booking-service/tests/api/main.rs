@@ -9,6 +9,7 @@
 
 mod admin;
 mod appointments;
+mod catalog;
 mod helpers;
 mod reminder_events;
 mod reminders_follow;

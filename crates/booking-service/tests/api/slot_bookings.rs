@@ -7,7 +7,7 @@ use crate::helpers::{TestApp, appointment_body};
 use crate::seed::{CatalogSpec, date_in, seed_catalog};
 
 impl TestApp {
-    async fn send(
+    async fn send_request(
         &self,
         request: reqwest::RequestBuilder,
         api_key: &str,
@@ -37,7 +37,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     let url = |path: &str| format!("{}{path}", app.address);
 
     let (status, slots, _) = app
-        .send(
+        .send_request(
             app.client.get(url(&format!(
                 "/v1/slots?product_id={}&date={day}&time_zone=America/New_York",
                 catalog.massage_30
@@ -68,7 +68,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
         "participant": {"first_name": "Ada", "last_name": "Hopper", "date_of_birth": "2015-05-01"}
     });
     let (status, booked, headers) = app
-        .send(
+        .send_request(
             app.client.post(url("/v1/bookings")).json(&booking),
             &key,
             Some("b-1"),
@@ -90,7 +90,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     assert_eq!(booked["reminders"].as_array().unwrap().len(), 1);
 
     let (status, replayed, headers) = app
-        .send(
+        .send_request(
             app.client.post(url("/v1/bookings")).json(&booking),
             &key,
             Some("b-1"),
@@ -100,7 +100,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     assert_eq!(headers["idempotent-replayed"], "true");
 
     let (status, moved, _) = app
-        .send(
+        .send_request(
             app.client
                 .post(url(&format!("/v1/appointments/{id}/move")))
                 .json(&json!({"slot_id": items[3]["slot_id"]})),
@@ -130,7 +130,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
 
     // Moving onto a taken slot is a conflict and leaves the booking where it was.
     let (status, _, _) = app
-        .send(
+        .send_request(
             app.client.post(url("/v1/bookings")).json(&json!({
             "product_id": catalog.massage_30, "slot_id": items[5]["slot_id"],
             "booker": {"first_name": "Bo", "last_name": "Busy", "phone": "+12015550108",
@@ -141,7 +141,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
         .await;
     assert_eq!(status, 201);
     let (status, again, _) = app
-        .send(
+        .send_request(
             app.client.post(url("/v1/bookings")).json(&json!({
             "product_id": catalog.massage_30, "slot_id": items[5]["slot_id"],
             "booker": {"first_name": "Cy", "last_name": "Busy", "phone": "+12015550108",
@@ -152,7 +152,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
         .await;
     assert_eq!(status, 201, "two agents serve massages: {again}");
     let (status, conflict, _) = app
-        .send(
+        .send_request(
             app.client
                 .post(url(&format!("/v1/appointments/{id}/move")))
                 .json(&json!({"slot_id": items[5]["slot_id"]})),
@@ -163,7 +163,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     assert_eq!(status, 409, "{conflict}");
     assert_eq!(conflict["code"], "slot_taken");
     let (_, unchanged, _) = app
-        .send(
+        .send_request(
             app.client.get(url(&format!("/v1/appointments/{id}"))),
             &key,
             None,
@@ -172,7 +172,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     assert_eq!(unchanged["start"], moved["start"]);
 
     let (status, cancelled, _) = app
-        .send(
+        .send_request(
             app.client
                 .post(url(&format!("/v1/appointments/{id}/cancel"))),
             &key,
@@ -183,7 +183,7 @@ async fn slots_are_listed_booked_moved_and_cancelled_natively() {
     assert_eq!(cancelled["status"], "cancelled");
 
     let (status, problem, _) = app
-        .send(app.client.get(url("/v1/slots?date=tomorrow")), &key, None)
+        .send_request(app.client.get(url("/v1/slots?date=tomorrow")), &key, None)
         .await;
     assert_eq!(status, 422);
     let fields: Vec<&str> = problem["errors"]
@@ -203,11 +203,11 @@ async fn a_crm_booking_retried_with_its_idempotency_key_is_booked_once() {
     let body = appointment_body("+12015550109", "PT30M");
     let url = format!("{}/v1/appointments", app.address);
     let (status, first, _) = app
-        .send(app.client.post(&url).json(&body), &key, Some("crm-7"))
+        .send_request(app.client.post(&url).json(&body), &key, Some("crm-7"))
         .await;
     assert_eq!(status, 201, "{first}");
     let (status, second, headers) = app
-        .send(app.client.post(&url).json(&body), &key, Some("crm-7"))
+        .send_request(app.client.post(&url).json(&body), &key, Some("crm-7"))
         .await;
     assert_eq!((status, &second), (201, &first));
     assert_eq!(headers["idempotent-replayed"], "true");
@@ -216,7 +216,7 @@ async fn a_crm_booking_retried_with_its_idempotency_key_is_booked_once() {
         format!("/v1/appointments/{}", first["id"].as_str().unwrap()).as_str()
     );
     let (status, other, _) = app
-        .send(app.client.post(&url).json(&body), &key, None)
+        .send_request(app.client.post(&url).json(&body), &key, None)
         .await;
     assert_eq!(status, 201);
     assert_ne!(
@@ -224,7 +224,7 @@ async fn a_crm_booking_retried_with_its_idempotency_key_is_booked_once() {
         "without a key every request books"
     );
     let (status, problem, _) = app
-        .send(app.client.post(&url).json(&body), &key, Some(""))
+        .send_request(app.client.post(&url).json(&body), &key, Some(""))
         .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
