@@ -29,6 +29,30 @@ pub struct AppState {
     pub admin_token: Secret,
 }
 
+/// How often expired idempotency keys are deleted.
+const IDEMPOTENCY_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes expired idempotency keys every ten minutes until cancelled. A failed purge is
+/// logged and retried next time: the keys are only garbage by then.
+async fn purge_idempotency_keys(
+    pool: DbPool,
+    cancel: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        match crate::booking::idempotency::purge_expired(&pool).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
+            Err(error) => {
+                tracing::warn!(error.message = %error, "could not delete expired idempotency keys");
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(IDEMPOTENCY_PURGE_INTERVAL) => {}
+        }
+    }
+}
+
 /// A built booking-service, ready to run.
 pub struct Application {
     port: u16,
@@ -78,6 +102,10 @@ impl Application {
         runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
         runner.spawn("reminder-events-consumer", move |cancel| {
             consumer.run(cancel)
+        });
+        let purge_pool = infra.pool.clone();
+        runner.spawn("idempotency-key-purge", move |cancel| {
+            purge_idempotency_keys(purge_pool, cancel)
         });
         runner.close_on_exit(infra.clone());
         tracing::info!(port, "booking-service ready");
