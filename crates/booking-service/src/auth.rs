@@ -83,10 +83,15 @@ impl FromRequest for Tenant {
                 Problem::unauthorized("send the tenant API key as `Authorization: Bearer <key>`")
             })?;
             let state = state.ok_or_else(|| anyhow::anyhow!("app state is not registered"))?;
+            let key_hash = hash_key(&token);
+            if let Some(tenant) = state.tenants_by_key.get(&key_hash) {
+                tracing::Span::current().record("tenant_id", tracing::field::display(tenant.id));
+                return Ok(Tenant::clone(&tenant));
+            }
             let mut connection = state.pool.get().await?;
             let found: Option<(Uuid, String, String)> = api_keys::table
                 .inner_join(tenants::table)
-                .filter(api_keys::key_hash.eq(hash_key(&token)))
+                .filter(api_keys::key_hash.eq(&key_hash))
                 .filter(api_keys::revoked_at.is_null())
                 .select((tenants::id, tenants::name, tenants::default_region))
                 .first(&mut connection)
@@ -95,11 +100,16 @@ impl FromRequest for Tenant {
             let (id, name, default_region) =
                 found.ok_or_else(|| Problem::unauthorized("the API key is unknown or revoked"))?;
             tracing::Span::current().record("tenant_id", tracing::field::display(id));
-            Ok(Tenant {
+            let tenant = Tenant {
                 id,
                 name,
                 default_region,
-            })
+            };
+            // Only keys that worked are remembered, so guessing cannot fill the cache.
+            state
+                .tenants_by_key
+                .insert(key_hash, std::sync::Arc::new(tenant.clone()));
+            Ok(tenant)
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod booking;
+pub mod cache;
 pub mod config;
 pub mod consume;
 pub mod db;

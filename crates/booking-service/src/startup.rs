@@ -11,6 +11,11 @@ use attend_runtime::service::{self, Infra, Runner};
 use attend_runtime::{ConsumerSpec, Secret};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
+use uuid::Uuid;
+
+use crate::auth::Tenant;
+use crate::booking::slots::ProductSchedule;
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::consume::{REMINDER_EVENTS_QUEUE, ReminderEventsHandler};
 use crate::routes;
@@ -27,7 +32,17 @@ pub struct AppState {
     pub pool: DbPool,
     /// The operator token.
     pub admin_token: Secret,
+    /// Tenants by API key hash, for 30 s.
+    pub tenants_by_key: Arc<TtlCache<Vec<u8>, Tenant>>,
+    /// Product schedules for slot searches, for 5 s.
+    pub schedules: Arc<TtlCache<(Uuid, Uuid), ProductSchedule>>,
 }
+
+/// How long a verified API key is trusted without asking the database again; a revoked key
+/// stops working within this time.
+pub const API_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a product's agents, hours and exceptions are reused for slot searches.
+pub const SCHEDULE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often expired idempotency keys are deleted.
 const IDEMPOTENCY_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -90,6 +105,8 @@ impl Application {
         let state = AppState {
             pool: infra.pool.clone(),
             admin_token: config.admin_token.clone(),
+            tenants_by_key: Arc::new(TtlCache::new(API_KEY_CACHE_TTL, 10_000)),
+            schedules: Arc::new(TtlCache::new(SCHEDULE_CACHE_TTL, 10_000)),
         };
         let server = service::http_server(listener, infra.health(), move |config| {
             config.app_data(web::Data::new(state.clone()));

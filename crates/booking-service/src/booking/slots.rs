@@ -1,6 +1,7 @@
 //! Finding the free slots of a product: one agent's, or any agent's who serves its type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -8,9 +9,10 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use super::{BookingError, Subject};
+use crate::cache::TtlCache;
 use crate::db::scheduling::{self, ProductContext};
 use crate::domain::slot_id::{SlotHolder, SlotId};
-use crate::domain::slots::{self, SlotSearch};
+use crate::domain::slots::{self, AgentCalendar, SlotSearch};
 
 /// The longest window one search may cover, so one request cannot ask for a year of slots.
 pub const MAX_WINDOW: Duration = Duration::days(7);
@@ -78,18 +80,75 @@ pub fn entity_zone(context: &ProductContext) -> Tz {
     context.entity.time_zone.parse().unwrap_or(Tz::UTC)
 }
 
+/// What a slot search needs besides bookings: the product and its agents' hours. Cached
+/// for a few seconds per product (see [`crate::cache`]); bookings are always read fresh.
+#[derive(Debug, Clone)]
+pub struct ProductSchedule {
+    /// The product, its type and entity.
+    pub context: ProductContext,
+    /// Every live agent who serves the type, by id.
+    pub agent_ids: Vec<Uuid>,
+    /// Their weekly hours and exceptions from yesterday on; `busy` is empty.
+    pub calendars: HashMap<Uuid, AgentCalendar>,
+}
+
+/// Reads a product's schedule from the database.
+pub async fn load_schedule(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    product_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ProductSchedule, BookingError> {
+    let context = scheduling::product_context(connection, tenant_id, product_id)
+        .await?
+        .ok_or(BookingError::NotFound(Subject::Product))?;
+    let agents =
+        scheduling::agents_serving(connection, tenant_id, context.appointment_type.id, None)
+            .await?;
+    let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
+    // Any zone's today is at most a day from UTC's.
+    let yesterday = (now - Duration::days(2)).date_naive();
+    let calendars = scheduling::schedules(connection, &agent_ids, yesterday, None).await?;
+    Ok(ProductSchedule {
+        context,
+        agent_ids,
+        calendars,
+    })
+}
+
+/// Returns the product's schedule from `schedules` when fresh, else from the database
+/// (and remembers it).
+pub async fn cached_schedule(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    product_id: Uuid,
+    now: DateTime<Utc>,
+    schedules: Option<&TtlCache<(Uuid, Uuid), ProductSchedule>>,
+) -> Result<Arc<ProductSchedule>, BookingError> {
+    let cache_key = (tenant_id, product_id);
+    if let Some(schedule) = schedules.and_then(|cache| cache.get(&cache_key)) {
+        return Ok(schedule);
+    }
+    let schedule = Arc::new(load_schedule(connection, tenant_id, product_id, now).await?);
+    if let Some(cache) = schedules {
+        cache.insert(cache_key, Arc::clone(&schedule));
+    }
+    Ok(schedule)
+}
+
 /// Returns the free slots of `query` at `now`, shown in `display_zone` (the entity's zone
-/// when `None`). A day is read in the display zone.
+/// when `None`). A day is read in the display zone. The product's schedule comes from
+/// `schedules` when it holds a fresh one.
 pub async fn find_slots(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     query: SlotQuery,
     display_zone: Option<Tz>,
     now: DateTime<Utc>,
+    schedules: Option<&TtlCache<(Uuid, Uuid), ProductSchedule>>,
 ) -> Result<SlotAnswer, BookingError> {
-    let context = scheduling::product_context(connection, tenant_id, query.product_id)
-        .await?
-        .ok_or(BookingError::NotFound(Subject::Product))?;
+    let schedule = cached_schedule(connection, tenant_id, query.product_id, now, schedules).await?;
+    let context = schedule.context.clone();
     let type_id = context.appointment_type.id;
     if query
         .appointment_type_id
@@ -97,37 +156,41 @@ pub async fn find_slots(
     {
         return Err(BookingError::ProductNotOfType);
     }
+    let agent_ids: Vec<Uuid> = match query.agent_id {
+        Some(agent_id) if schedule.agent_ids.contains(&agent_id) => vec![agent_id],
+        Some(_) => return Err(BookingError::AgentNotServingType),
+        None => schedule.agent_ids.clone(),
+    };
     let zone = entity_zone(&context);
     let display_zone = display_zone.unwrap_or(zone);
     let (from, until) = window_bounds(query.window, display_zone);
     let until = until.min(from + MAX_WINDOW);
-
-    let agents = scheduling::agents_serving(connection, tenant_id, type_id, query.agent_id).await?;
-    if agents.is_empty() && query.agent_id.is_some() {
-        return Err(BookingError::AgentNotServingType);
-    }
-    if until <= now || agents.is_empty() {
+    if until <= now || agent_ids.is_empty() {
         return Ok(SlotAnswer {
             slots: Vec::new(),
             zone: display_zone,
             context,
         });
     }
-    let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
-    let first_date = from.with_timezone(&zone).date_naive();
-    let last_date = (until - Duration::seconds(1))
-        .with_timezone(&zone)
-        .date_naive();
+
     let duration = Duration::minutes(i64::from(context.product.duration_minutes));
-    let calendars = scheduling::calendars(
-        connection,
-        &agent_ids,
-        first_date,
-        last_date,
-        from,
-        until + duration,
-    )
-    .await?;
+    let mut calendars: HashMap<Uuid, AgentCalendar> = agent_ids
+        .iter()
+        .filter_map(|agent_id| {
+            schedule
+                .calendars
+                .get(agent_id)
+                .map(|calendar| (*agent_id, calendar.clone()))
+        })
+        .collect();
+    let busy_from = from.max(now);
+    for (agent_id, start, end) in
+        scheduling::busy(connection, &agent_ids, busy_from, until + duration).await?
+    {
+        if let Some(calendar) = calendars.get_mut(&agent_id) {
+            calendar.busy.push((start, end));
+        }
+    }
     let search = SlotSearch {
         zone,
         from,

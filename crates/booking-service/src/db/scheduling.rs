@@ -273,6 +273,23 @@ pub async fn calendars(
     busy_from: DateTime<Utc>,
     busy_until: DateTime<Utc>,
 ) -> QueryResult<HashMap<Uuid, AgentCalendar>> {
+    let mut calendars = schedules(connection, agent_ids, first_date, Some(last_date)).await?;
+    for (agent_id, start, end) in busy(connection, agent_ids, busy_from, busy_until).await? {
+        if let Some(calendar) = calendars.get_mut(&agent_id) {
+            calendar.busy.push((start, end));
+        }
+    }
+    Ok(calendars)
+}
+
+/// Returns each agent's weekly hours and the exceptions dated from `first_date` (to
+/// `last_date` when given), with no bookings.
+pub async fn schedules(
+    connection: &mut AsyncPgConnection,
+    agent_ids: &[Uuid],
+    first_date: NaiveDate,
+    last_date: Option<NaiveDate>,
+) -> QueryResult<HashMap<Uuid, AgentCalendar>> {
     let mut calendars: HashMap<Uuid, AgentCalendar> = agent_ids
         .iter()
         .map(|id| (*id, AgentCalendar::default()))
@@ -300,9 +317,9 @@ pub async fn calendars(
     }
 
     type ExceptionRow = (Uuid, NaiveDate, String, Option<i16>, Option<i16>);
-    let exceptions: Vec<ExceptionRow> = schedule_exceptions::table
+    let mut exceptions_query = schedule_exceptions::table
         .filter(schedule_exceptions::agent_id.eq_any(agent_ids))
-        .filter(schedule_exceptions::on_date.between(first_date, last_date))
+        .filter(schedule_exceptions::on_date.ge(first_date))
         .select((
             schedule_exceptions::agent_id,
             schedule_exceptions::on_date,
@@ -310,8 +327,11 @@ pub async fn calendars(
             schedule_exceptions::start_minute,
             schedule_exceptions::end_minute,
         ))
-        .load(connection)
-        .await?;
+        .into_boxed();
+    if let Some(last_date) = last_date {
+        exceptions_query = exceptions_query.filter(schedule_exceptions::on_date.le(last_date));
+    }
+    let exceptions: Vec<ExceptionRow> = exceptions_query.load(connection).await?;
     for (agent_id, date, kind, start, end) in exceptions {
         let Some(calendar) = calendars.get_mut(&agent_id) else {
             continue;
@@ -330,13 +350,23 @@ pub async fn calendars(
             span,
         });
     }
+    Ok(calendars)
+}
 
-    let busy: Vec<(Option<Uuid>, DateTime<Utc>, DateTime<Utc>)> = appointments::table
+/// Returns the active bookings of the agents that overlap `[from, until)`, as
+/// `(agent, start, end)`.
+pub async fn busy(
+    connection: &mut AsyncPgConnection,
+    agent_ids: &[Uuid],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> QueryResult<Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>> {
+    let rows: Vec<(Option<Uuid>, DateTime<Utc>, DateTime<Utc>)> = appointments::table
         .filter(appointments::agent_id.eq_any(agent_ids))
         .filter(appointments::status.ne("cancelled"))
-        .filter(appointments::starts_at.gt(busy_from - LONGEST_BOOKING))
-        .filter(appointments::starts_at.lt(busy_until))
-        .filter(appointments::ends_at.gt(busy_from))
+        .filter(appointments::starts_at.gt(from - LONGEST_BOOKING))
+        .filter(appointments::starts_at.lt(until))
+        .filter(appointments::ends_at.gt(from))
         .select((
             appointments::agent_id,
             appointments::starts_at,
@@ -344,12 +374,10 @@ pub async fn calendars(
         ))
         .load(connection)
         .await?;
-    for (agent_id, start, end) in busy {
-        if let Some(calendar) = agent_id.and_then(|id| calendars.get_mut(&id)) {
-            calendar.busy.push((start, end));
-        }
-    }
-    Ok(calendars)
+    Ok(rows
+        .into_iter()
+        .filter_map(|(agent_id, start, end)| agent_id.map(|agent_id| (agent_id, start, end)))
+        .collect())
 }
 
 fn minute_span(start: i16, end: i16) -> Option<MinuteSpan> {

@@ -116,15 +116,22 @@ pub async fn list_slots(
         agent_id,
         window,
     };
-    let answer = slots::find_slots(&mut connection, tenant.id, query, zone, Utc::now())
-        .await
-        .map_err(|error| match error {
-            BookingError::AgentNotServingType => {
-                Problem::invalid_field("agent_id", "does not serve this product's appointment type")
-                    .into()
-            }
-            other => native_problem(other),
-        })?;
+    let answer = slots::find_slots(
+        &mut connection,
+        tenant.id,
+        query,
+        zone,
+        Utc::now(),
+        Some(&state.schedules),
+    )
+    .await
+    .map_err(|error| match error {
+        BookingError::AgentNotServingType => {
+            Problem::invalid_field("agent_id", "does not serve this product's appointment type")
+                .into()
+        }
+        other => native_problem(other),
+    })?;
     Ok(HttpResponse::Ok().json(SlotsResponse {
         time_zone: answer.zone.name().to_owned(),
         items: answer

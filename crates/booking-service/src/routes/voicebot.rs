@@ -303,7 +303,7 @@ pub async fn webhook(
         }
         "getSlots" => {
             let request: SlotsRequest = parse_json(&body)?;
-            get_slots(connection, &tenant, request, now).await?
+            get_slots(connection, &tenant, &state, request, now).await?
         }
         "getRequiredInfo" => {
             let request: ProductRequest = parse_json(&body)?;
@@ -518,6 +518,7 @@ fn booking_answer(view: &BookingView) -> serde_json::Value {
 async fn get_slots(
     connection: &mut AsyncPgConnection,
     tenant: &Tenant,
+    state: &AppState,
     request: SlotsRequest,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value, ApiError> {
@@ -551,10 +552,16 @@ async fn get_slots(
     issues.finish()?;
     // A date-time without an offset is read in the zone the caller asked for, or the
     // entity's; the entity's zone is only known once the product is read.
-    let context = scheduling::product_context(connection, tenant.id, product_id)
-        .await?
-        .ok_or_else(|| unknown("productId", "no such product"))?;
-    let reading_zone = display_zone.unwrap_or_else(|| slots::entity_zone(&context));
+    let schedule = slots::cached_schedule(
+        connection,
+        tenant.id,
+        product_id,
+        now,
+        Some(&state.schedules),
+    )
+    .await
+    .map_err(|error| booking_problem(error, "agentId"))?;
+    let reading_zone = display_zone.unwrap_or_else(|| slots::entity_zone(&schedule.context));
     let window = parse_window(&request.date_time, reading_zone).ok_or_else(|| {
         Problem::invalid_field(
             "dateTime",
@@ -567,9 +574,16 @@ async fn get_slots(
         agent_id,
         window,
     };
-    let answer = slots::find_slots(connection, tenant.id, query, display_zone, now)
-        .await
-        .map_err(|error| booking_problem(error, "agentId"))?;
+    let answer = slots::find_slots(
+        connection,
+        tenant.id,
+        query,
+        display_zone,
+        now,
+        Some(&state.schedules),
+    )
+    .await
+    .map_err(|error| booking_problem(error, "agentId"))?;
     Ok(json!(
         answer
             .slots

@@ -816,3 +816,42 @@ async fn bad_requests_get_a_4xx_naming_the_field() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_slot_closed_after_it_was_offered_is_refused_not_booked() {
+    let app = TestApp::spawn().await;
+    let (tenant_id, key) = app.create_tenant("Praxis").await;
+    let catalog = seed_catalog(&app, tenant_id, CatalogSpec::default()).await;
+    let day = date_in(9, BERLIN);
+    let (_, slots) = app
+        .voicebot(
+            &key,
+            &json!({"action": "getSlots", "agentId": catalog.max,
+                    "productId": catalog.massage_30, "dateTime": day}),
+        )
+        .await;
+    // Max calls in sick after the bot read the slots (and while slot searches may still
+    // use a cached schedule): the booking itself checks the hours afresh.
+    let mut connection = app.env.connect("booking").await.unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO schedule_exceptions (id, agent_id, on_date, kind) VALUES ('{}', '{}', '{day}', 'closed')",
+        Uuid::now_v7(),
+        catalog.max
+    ))
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let (status, body) = app
+        .voicebot(
+            &key,
+            &json!({"action": "bookAppointment", "productId": catalog.massage_30,
+                    "slotId": slots[0]["avId"],
+                    "booker": {"firstname": "A", "lastname": "B", "phone": "+12015550110",
+                               "email": "a@example.com", "dob": "1990-01-01"}}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "slot_unavailable");
+    assert_eq!(appointment_count(&app).await, 0);
+    app.stop().await;
+}
