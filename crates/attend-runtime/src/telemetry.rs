@@ -79,6 +79,10 @@ pub fn init(
     let default_filter = format!("info,{}=debug", service_name.replace('-', "_"));
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // lapin logs every returned (unroutable) message whole, payload included, and payloads
+    // carry phone numbers. The outbox relay logs returns itself, without the payload; this
+    // holds even when RUST_LOG asks for more.
+    let filter = filter.add_directive("lapin::returned_messages=off".parse()?);
     let fmt_layer = match log_format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
