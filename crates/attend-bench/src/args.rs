@@ -1,0 +1,222 @@
+//! Command-line arguments, parsed by hand (`--name value` or `--name=value`).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+
+/// The usage text of `attend-bench --help`.
+pub const USAGE: &str = "\
+Usage: attend-bench voicebot --url URL --admin-token TOKEN [options]
+
+Benchmarks the voicebot webhook of a running booking-service (POST /voicebot/webhook):
+creates a tenant, an entity, an appointment type, a product and --agents agents through the
+API, books --occupancy of every slot of the next --days days, then measures
+  phase A  getSlots         (half for one agent, half for any agent)
+  phase B  bookAppointment  (each client books distinct free slots: no conflicts by design)
+with --clients concurrent clients for --duration-secs each (getSlots after a 3 s warm-up),
+and prints requests, throughput and latency percentiles per phase.
+
+Options:
+  --url URL              booking-service base URL, e.g. http://127.0.0.1:18080 (required)
+  --admin-token TOKEN    its ADMIN_TOKEN (default: $ADMIN_TOKEN)
+  --clients N            concurrent clients (default 32)
+  --duration-secs S      measured seconds per phase (default 30)
+  --warmup-secs S        unrecorded getSlots seconds before phase A (default 3)
+  --agents N             agents of the entity (default 20)
+  --days N               days of bookings, starting tomorrow (default 60)
+  --occupancy F          share of slots booked before measuring, 0..=1 (default 0.8)
+  --seed N               seed of every random choice (default 42)
+  --json-out PATH        also write the results as JSON to PATH
+  --amqp-url URL         bind a sink queue for the service's events on this broker, as
+                         their consumers would (without it, RabbitMQ returns the events as
+                         unroutable and the service's outbox keeps retrying them)
+  --amqp-prefix PREFIX   the service's AMQP_PREFIX (default empty)
+  -h, --help             show this help
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Print the usage.
+    Help,
+    /// Benchmark the voicebot webhook.
+    Voicebot(VoicebotOptions),
+}
+
+/// Options of `attend-bench voicebot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoicebotOptions {
+    /// Base URL of booking-service, without a trailing slash.
+    pub url: String,
+    /// Its operator token.
+    pub admin_token: String,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Measured seconds per phase.
+    pub duration_secs: u64,
+    /// Unrecorded seconds of getSlots before phase A.
+    pub warmup_secs: u64,
+    /// Agents of the entity.
+    pub agents: usize,
+    /// Days of bookings, starting tomorrow.
+    pub days: usize,
+    /// Share of slots booked before measuring.
+    pub occupancy: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Where to write the JSON results.
+    pub json_out: Option<PathBuf>,
+    /// The broker to bind the event sink on, if any.
+    pub amqp_url: Option<String>,
+    /// The service's `AMQP_PREFIX`.
+    pub amqp_prefix: String,
+}
+
+/// Parses the arguments after the program name; `admin_token_env` is `$ADMIN_TOKEN`.
+pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result<Command> {
+    let Some((first, rest)) = args.split_first() else {
+        bail!("no command given");
+    };
+    match first.as_str() {
+        "-h" | "--help" | "help" => return Ok(Command::Help),
+        "voicebot" => {}
+        other => bail!("unknown command {other:?}"),
+    }
+    let mut options = VoicebotOptions {
+        url: String::new(),
+        admin_token: admin_token_env.unwrap_or_default(),
+        clients: 32,
+        duration_secs: 30,
+        warmup_secs: 3,
+        agents: 20,
+        days: 60,
+        occupancy: 0.8,
+        seed: 42,
+        json_out: None,
+        amqp_url: None,
+        amqp_prefix: String::new(),
+    };
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        if !name.starts_with("--") {
+            bail!("unexpected argument {arg:?}");
+        }
+        let mut value = || -> anyhow::Result<String> {
+            match &inline {
+                Some(value) => Ok(value.clone()),
+                None => rest
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("{name} needs a value")),
+            }
+        };
+        match name {
+            "--url" => options.url = value()?.trim_end_matches('/').to_owned(),
+            "--admin-token" => options.admin_token = value()?,
+            "--clients" => options.clients = number(name, &value()?)?,
+            "--duration-secs" => options.duration_secs = number(name, &value()?)?,
+            "--warmup-secs" => options.warmup_secs = number(name, &value()?)?,
+            "--agents" => options.agents = number(name, &value()?)?,
+            "--days" => options.days = number(name, &value()?)?,
+            "--occupancy" => options.occupancy = number(name, &value()?)?,
+            "--seed" => options.seed = number(name, &value()?)?,
+            "--json-out" => options.json_out = Some(PathBuf::from(value()?)),
+            "--amqp-url" => options.amqp_url = Some(value()?),
+            "--amqp-prefix" => options.amqp_prefix = value()?,
+            other => bail!("unknown option {other:?}"),
+        }
+    }
+    if options.url.is_empty() {
+        bail!("--url is required");
+    }
+    if !options.url.starts_with("http://") && !options.url.starts_with("https://") {
+        bail!("--url must start with http:// or https://");
+    }
+    if options.admin_token.is_empty() {
+        bail!("--admin-token (or $ADMIN_TOKEN) is required");
+    }
+    if options.clients == 0 || options.agents == 0 || options.days == 0 {
+        bail!("--clients, --agents and --days must be at least 1");
+    }
+    if options.duration_secs == 0 {
+        bail!("--duration-secs must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&options.occupancy) {
+        bail!("--occupancy must be from 0 to 1");
+    }
+    Ok(Command::Voicebot(options))
+}
+
+fn number<T: FromStr>(name: &str, text: &str) -> anyhow::Result<T> {
+    text.trim()
+        .parse()
+        .ok()
+        .with_context(|| format!("{name} must be a number, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let Command::Voicebot(options) = parse(
+            &args("voicebot --url http://127.0.0.1:18080/ --admin-token t"),
+            None,
+        )
+        .unwrap() else {
+            panic!("not voicebot");
+        };
+        assert_eq!(options.url, "http://127.0.0.1:18080");
+        assert_eq!(options.clients, 32);
+        assert_eq!(options.duration_secs, 30);
+        assert_eq!(options.agents, 20);
+        assert_eq!(options.days, 60);
+        assert!((options.occupancy - 0.8).abs() < f64::EPSILON);
+        assert_eq!(options.json_out, None);
+        assert_eq!(options.amqp_url, None);
+    }
+
+    #[test]
+    fn both_spellings_of_a_value_are_read() {
+        let Command::Voicebot(options) = parse(
+            &args("voicebot --url=http://x --clients 8 --occupancy=0.5 --json-out out.json"),
+            Some("from-env".to_owned()),
+        )
+        .unwrap() else {
+            panic!("not voicebot");
+        };
+        assert_eq!(options.clients, 8);
+        assert_eq!(options.admin_token, "from-env");
+        assert!((options.occupancy - 0.5).abs() < f64::EPSILON);
+        assert_eq!(options.json_out, Some(PathBuf::from("out.json")));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let error = parse(
+            &args("voicebot --url http://x --clients many"),
+            Some("t".into()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("--clients"), "{error}");
+        let error = parse(&args("voicebot --admin-token t"), None).unwrap_err();
+        assert!(error.to_string().contains("--url"), "{error}");
+        let error =
+            parse(&args("voicebot --url http://x --bogus 1"), Some("t".into())).unwrap_err();
+        assert!(error.to_string().contains("--bogus"), "{error}");
+        assert_eq!(parse(&args("--help"), None).unwrap(), Command::Help);
+    }
+}
