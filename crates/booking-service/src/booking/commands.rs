@@ -154,44 +154,25 @@ pub async fn book(
     let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
     let zone = entity_zone(&context);
     let appointment_id = Uuid::now_v7();
-    let mut booked_agent = None;
-    for agent_id in candidates {
-        let row = NewAppointmentRow {
-            id: appointment_id,
-            tenant_id,
-            customer_id: participant_id,
-            starts_at: start,
-            ends_at: end,
-            time_zone: zone.name(),
-            location: None,
-            catalog: CatalogLinks {
-                entity_id: Some(context.entity.id),
-                appointment_type_id: Some(context.appointment_type.id),
-                product_id: Some(context.product.id),
-                agent_id: Some(agent_id),
-                booker_id: (booker_id != participant_id).then_some(booker_id),
-            },
-            source: command.source,
-        };
-        // A savepoint per agent: losing the race for one agent leaves the transaction
-        // usable for the next.
-        let attempt = connection
-            .transaction::<_, diesel::result::Error, _>(async |connection| {
-                queries::insert_appointment(connection, &row, &[]).await
-            })
-            .await;
-        match attempt {
-            Ok(()) => {
-                booked_agent = Some(agent_id);
-                break;
-            }
-            Err(error) if is_double_booking(&error) => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    let Some(agent_id) = booked_agent else {
-        return Err(BookingError::SlotTaken);
+    let row = NewAppointmentRow {
+        id: appointment_id,
+        tenant_id,
+        customer_id: participant_id,
+        starts_at: start,
+        ends_at: end,
+        time_zone: zone.name(),
+        location: None,
+        catalog: CatalogLinks {
+            entity_id: Some(context.entity.id),
+            appointment_type_id: Some(context.appointment_type.id),
+            product_id: Some(context.product.id),
+            agent_id: None,
+            booker_id: (booker_id != participant_id).then_some(booker_id),
+        },
+        source: command.source,
     };
+    let agent_id =
+        write_with_first_free_agent(connection, candidates, AgentWrite::Insert(row)).await?;
     // The participant's phone is called; a participant without one is reached through the
     // booker's.
     let has_phone = participant.phone.is_some() || command.booker.phone.is_some();
@@ -207,11 +188,7 @@ pub async fn book(
             .execute(connection)
             .await?;
     }
-    let plan_rows: Vec<(Uuid, &str, DateTime<Utc>)> = plan
-        .iter()
-        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
-        .collect();
-    queries::insert_reminders(connection, appointment_id, tenant_id, &plan_rows).await?;
+    queries::insert_reminders(connection, appointment_id, tenant_id, &reminder_rows(&plan)).await?;
     let stored = queries::find_appointment(connection, tenant_id, appointment_id)
         .await?
         .ok_or(diesel::result::Error::NotFound)?;
@@ -272,44 +249,26 @@ pub async fn move_booking(
 
     let start = command.new_slot.start;
     let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
-    let mut moved_to = None;
-    for agent_id in candidates {
-        let attempt = connection
-            .transaction::<_, diesel::result::Error, _>(async |connection| {
-                diesel::update(appointments::table.find(command.appointment_id))
-                    .set((
-                        appointments::agent_id.eq(agent_id),
-                        appointments::starts_at.eq(start),
-                        appointments::ends_at.eq(end),
-                        // A new time is not confirmed yet.
-                        appointments::status.eq("scheduled"),
-                        appointments::status_changed_at.eq(diesel::dsl::now),
-                        appointments::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(connection)
-                    .await
-            })
-            .await;
-        match attempt {
-            Ok(_) => {
-                moved_to = Some(agent_id);
-                break;
-            }
-            Err(error) if is_double_booking(&error) => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    let Some(agent_id) = moved_to else {
-        return Err(BookingError::SlotTaken);
-    };
+    let agent_id = write_with_first_free_agent(
+        connection,
+        candidates,
+        AgentWrite::Move {
+            appointment_id: command.appointment_id,
+            start,
+            end,
+        },
+    )
+    .await?;
 
     queries::cancel_pending_reminders(connection, command.appointment_id).await?;
     let plan = default_plan(connection, context.entity.id, start, now).await?;
-    let plan_rows: Vec<(Uuid, &str, DateTime<Utc>)> = plan
-        .iter()
-        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
-        .collect();
-    queries::insert_reminders(connection, command.appointment_id, tenant_id, &plan_rows).await?;
+    queries::insert_reminders(
+        connection,
+        command.appointment_id,
+        tenant_id,
+        &reminder_rows(&plan),
+    )
+    .await?;
     let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
         .await?
         .ok_or(diesel::result::Error::NotFound)?;
@@ -533,6 +492,89 @@ async fn default_plan(
         .map(|default| (default.channel, start - default.offset))
         .filter(|(_, due_at)| *due_at > now)
         .collect())
+}
+
+/// What to write for the agent who gets the slot.
+#[derive(Debug, Clone, Copy)]
+enum AgentWrite<'a> {
+    /// A new appointment (its `agent_id` is set per attempt).
+    Insert(NewAppointmentRow<'a>),
+    /// An existing appointment moved to a new time.
+    Move {
+        appointment_id: Uuid,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+}
+
+/// Writes `write` for the first of `candidates` the constraint lets through; returns that
+/// agent. With several candidates each attempt is a savepoint, so losing the race for one
+/// agent leaves the transaction usable for the next; with one there is nothing to fall back
+/// to, and the savepoint's two round trips are skipped.
+async fn write_with_first_free_agent(
+    connection: &mut AsyncPgConnection,
+    candidates: Vec<Uuid>,
+    write: AgentWrite<'_>,
+) -> Result<Uuid, BookingError> {
+    let only_one = candidates.len() == 1;
+    for agent_id in candidates {
+        let attempt = if only_one {
+            apply_agent_write(connection, write, agent_id).await
+        } else {
+            connection
+                .transaction::<_, diesel::result::Error, _>(async |connection| {
+                    apply_agent_write(connection, write, agent_id).await
+                })
+                .await
+        };
+        match attempt {
+            Ok(()) => return Ok(agent_id),
+            Err(error) if is_double_booking(&error) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(BookingError::SlotTaken)
+}
+
+async fn apply_agent_write(
+    connection: &mut AsyncPgConnection,
+    write: AgentWrite<'_>,
+    agent_id: Uuid,
+) -> QueryResult<()> {
+    match write {
+        AgentWrite::Insert(mut row) => {
+            row.catalog.agent_id = Some(agent_id);
+            queries::insert_appointment(connection, &row, &[]).await
+        }
+        AgentWrite::Move {
+            appointment_id,
+            start,
+            end,
+        } => {
+            diesel::update(appointments::table.find(appointment_id))
+                .set((
+                    appointments::agent_id.eq(agent_id),
+                    appointments::starts_at.eq(start),
+                    appointments::ends_at.eq(end),
+                    // A new time is not confirmed yet.
+                    appointments::status.eq("scheduled"),
+                    appointments::status_changed_at.eq(diesel::dsl::now),
+                    appointments::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(connection)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// Returns reminder rows, each with a new id, for a plan.
+fn reminder_rows(
+    plan: &[(&'static str, DateTime<Utc>)],
+) -> Vec<(Uuid, &'static str, DateTime<Utc>)> {
+    plan.iter()
+        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
+        .collect()
 }
 
 /// Returns whether a write failed because the agent is already booked then.

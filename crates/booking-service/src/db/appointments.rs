@@ -77,6 +77,7 @@ pub struct ReminderRow {
 }
 
 /// A new appointment to insert.
+#[derive(Debug, Clone, Copy)]
 pub struct NewAppointmentRow<'a> {
     /// Its id.
     pub id: Uuid,
