@@ -343,34 +343,40 @@ impl EventConsumer {
             .apply_with_retries(&event)
             .instrument(span.clone())
             .await;
-        let _entered = span.enter();
-        let acked = match disposition {
-            Disposition::Applied | Disposition::Duplicate => {
-                delivery.acker.ack(BasicAckOptions::default()).await
+        // Instrumented, not entered: an `enter()` guard held across the awaits below would
+        // leave the span current on whichever worker thread the task leaves behind, and
+        // spans of other tasks there would take a closed span as their parent.
+        let settle = async {
+            let acked = match disposition {
+                Disposition::Applied | Disposition::Duplicate => {
+                    delivery.acker.ack(BasicAckOptions::default()).await
+                }
+                Disposition::Retry => {
+                    // A short pause keeps a failing dependency from turning into a hot loop; the
+                    // queue's delivery limit ends it in the dead-letter queue eventually.
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await
+                }
+                Disposition::DeadLetter => {
+                    delivery
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await
+                }
+            };
+            if let Err(error) = acked {
+                // The broker redelivers an unacknowledged event; the inbox absorbs it.
+                tracing::warn!(error.message = %error, "failed to settle a delivery");
             }
-            Disposition::Retry => {
-                // A short pause keeps a failing dependency from turning into a hot loop; the
-                // queue's delivery limit ends it in the dead-letter queue eventually.
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
-            }
-            Disposition::DeadLetter => {
-                delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await
-            }
-        };
-        if let Err(error) = acked {
-            // The broker redelivers an unacknowledged event; the inbox absorbs it.
-            tracing::warn!(error.message = %error, "failed to settle a delivery");
         }
+        .instrument(span);
+        settle.await;
         let label = match disposition {
             Disposition::Applied => "applied",
             Disposition::Duplicate => "duplicate",
