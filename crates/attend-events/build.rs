@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "attend/events/v1/common.proto",
         "attend/events/v1/appointment.proto",
         "attend/events/v1/reminder.proto",
+        "attend/events/v1/tenant.proto",
     ];
     let descriptors = protox::compile(files, [&proto_root])?;
     prost_build::Config::new().compile_fds(descriptors)?;

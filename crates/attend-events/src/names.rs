@@ -25,6 +25,8 @@ pub mod routing_keys {
     pub const REMINDER_DUE_SMS: &str = "reminder.due.sms";
     /// [`crate::v1::ReminderOutcome`].
     pub const REMINDER_OUTCOME: &str = "reminder.outcome";
+    /// [`crate::v1::TenantSettingsChanged`].
+    pub const TENANT_SETTINGS_CHANGED: &str = "tenant.settings_changed";
 }
 
 /// A message that can be published as an event.
@@ -72,5 +74,12 @@ impl Event for v1::ReminderOutcome {
     const TYPE: &'static str = "attend.reminder.outcome.v1";
     fn routing_key(&self) -> &'static str {
         routing_keys::REMINDER_OUTCOME
+    }
+}
+
+impl Event for v1::TenantSettingsChanged {
+    const TYPE: &'static str = "attend.tenant.settings_changed.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::TENANT_SETTINGS_CHANGED
     }
 }

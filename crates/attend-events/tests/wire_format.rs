@@ -17,6 +17,7 @@ fn sample_outcome() -> v1::ReminderOutcome {
             nanos: 0,
         }),
         provider_ref: "c1".into(),
+        attempt: 2,
     }
 }
 
@@ -32,6 +33,7 @@ fn reminder_outcome_encoding_is_stable() {
         0x32, 0x09, b'p', b'r', b'e', b's', b's', b'e', b'd', b' ', b'1', // 6: detail
         0x3a, 0x06, 0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06, // 7: occurred_at.seconds
         0x42, 0x02, b'c', b'1', // 8: provider_ref
+        0x48, 0x02, // 9: attempt = 2
     ];
     assert_eq!(encoded, golden);
     assert_eq!(

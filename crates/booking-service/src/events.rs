@@ -26,6 +26,7 @@ pub fn outcome_name(outcome: v1::ReminderOutcomeKind) -> &'static str {
         v1::ReminderOutcomeKind::Failed => "failed",
         v1::ReminderOutcomeKind::OptedOut => "opted_out",
         v1::ReminderOutcomeKind::Machine => "machine",
+        v1::ReminderOutcomeKind::Expired => "expired",
         v1::ReminderOutcomeKind::Unspecified => "unspecified",
     }
 }

@@ -201,7 +201,8 @@ impl Outcome {
             Kind::Failed => Some(Self::Failed),
             Kind::OptedOut => Some(Self::OptedOut),
             Kind::Machine => Some(Self::Machine),
-            Kind::Unspecified => None,
+            // Expiry is the scheduler's own verdict, never a channel's report.
+            Kind::Expired | Kind::Unspecified => None,
         }
     }
 }

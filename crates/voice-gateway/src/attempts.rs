@@ -494,6 +494,8 @@ pub async fn settle(
         detail: detail.to_owned(),
         occurred_at: Some(to_timestamp(occurred_at)),
         provider_ref: provider_ref.unwrap_or_default().to_owned(),
+        // Each reminder is called at most once so far; scheduler retries number their attempts.
+        attempt: 1,
     };
     let event_id =
         attend_runtime::outbox::enqueue(connection, Some(attempt.tenant_id), &event).await?;

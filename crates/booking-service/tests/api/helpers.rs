@@ -225,6 +225,7 @@ pub fn outcome(
         detail: String::new(),
         occurred_at: Some(attend_events::to_timestamp(chrono::Utc::now())),
         provider_ref: "call-1".into(),
+        attempt: 1,
     }
 }
 

@@ -21,6 +21,7 @@ fn outcome(
         detail: "digit 1".to_owned(),
         occurred_at: Some(to_timestamp(now())),
         provider_ref: "CALL-1".to_owned(),
+        attempt: 1,
     }
 }
 
