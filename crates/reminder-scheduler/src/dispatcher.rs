@@ -193,6 +193,7 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
         location: job.location.clone(),
         due_at: Some(to_timestamp(job.due_at)),
         attempt: job.attempt,
+        spoken_when: String::new(),
     }
 }
 

@@ -74,6 +74,7 @@ pub fn reminder_for(phone: &str) -> v1::ReminderDue {
         location: "Main St 1".to_owned(),
         due_at: Some(to_timestamp(Utc::now())),
         attempt: 1,
+        spoken_when: String::new(),
     }
 }
 
