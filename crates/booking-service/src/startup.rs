@@ -11,11 +11,8 @@ use attend_runtime::service::{self, Infra, Runner};
 use attend_runtime::{ConsumerSpec, Secret};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
-use uuid::Uuid;
-
 use crate::auth::Tenant;
-use crate::booking::slots::ProductSchedule;
-use crate::cache::TtlCache;
+use crate::cache::{CalendarCache, TtlCache};
 use crate::config::Config;
 use crate::consume::{REMINDER_EVENTS_QUEUE, ReminderEventsHandler};
 use crate::routes;
@@ -34,14 +31,16 @@ pub struct AppState {
     pub admin_token: Secret,
     /// Tenants by API key hash, for 30 s.
     pub tenants_by_key: Arc<TtlCache<Vec<u8>, Tenant>>,
-    /// Product schedules for slot searches, for 5 s.
-    pub schedules: Arc<TtlCache<(Uuid, Uuid), ProductSchedule>>,
+    /// Product schedules and busy times for slot searches and bookings.
+    pub calendars: Arc<CalendarCache>,
 }
 
 /// How long a verified API key is trusted without asking the database again; a revoked key
 /// stops working within this time.
 pub const API_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-/// How long a product's agents, hours and exceptions are reused for slot searches.
+/// How long a product's agents, hours and exceptions, and the busy times of a slot search,
+/// are reused when nothing in this process changed them: how long a change made through
+/// another replica may take to show.
 pub const SCHEDULE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often expired idempotency keys are deleted.
@@ -106,7 +105,7 @@ impl Application {
             pool: infra.pool.clone(),
             admin_token: config.admin_token.clone(),
             tenants_by_key: Arc::new(TtlCache::new(API_KEY_CACHE_TTL, 10_000)),
-            schedules: Arc::new(TtlCache::new(SCHEDULE_CACHE_TTL, 10_000)),
+            calendars: Arc::new(CalendarCache::new(SCHEDULE_CACHE_TTL, 10_000)),
         };
         let server = service::http_server(listener, infra.health(), move |config| {
             config.app_data(web::Data::new(state.clone()));

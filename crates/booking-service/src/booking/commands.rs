@@ -14,10 +14,13 @@ use uuid::Uuid;
 use attend_runtime::outbox;
 
 use super::customers::{self, Person, missing_info};
-use super::slots::{entity_zone, step_of};
+use super::slots::{ProductSchedule, cached_schedule, entity_zone, step_of};
 use super::{BookingError, Role, Subject};
-use crate::db::appointments::{self as queries, CatalogLinks, NewAppointmentRow};
-use crate::db::scheduling::{self, ProductContext};
+use crate::cache::CalendarCache;
+use crate::db::appointments::{
+    self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, ReminderRow,
+};
+use crate::db::scheduling::{self, ReminderDefault};
 use crate::db::schema::{appointments, customers as customer_table};
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::is_bookable_start;
@@ -94,16 +97,17 @@ pub struct BookingView {
     pub zone: Tz,
 }
 
-/// Books `command.slot` at `now`.
+/// Books `command.slot` at `now`. The product's schedule comes from `cache` when it holds
+/// a current one; the slot itself is always decided by the database.
 pub async fn book(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     command: BookSlot,
     now: DateTime<Utc>,
+    cache: Option<&CalendarCache>,
 ) -> Result<BookingView, BookingError> {
-    let context = scheduling::product_context(connection, tenant_id, command.product_id)
-        .await?
-        .ok_or(BookingError::NotFound(Subject::Product))?;
+    let schedule = cached_schedule(connection, tenant_id, command.product_id, now, cache).await?;
+    let context = &schedule.context;
     if command
         .appointment_type_id
         .is_some_and(|expected| expected != context.appointment_type.id)
@@ -140,19 +144,18 @@ pub async fn book(
         return Err(BookingError::MissingInfo(missing));
     }
 
-    let candidates = bookable_agents(connection, tenant_id, &context, command.slot, now).await?;
-    let locale = context.entity.locale.clone();
-    let booker_id = customers::resolve(connection, tenant_id, &command.booker, &locale).await?;
-    let participant_id = match &command.participant {
-        Some(participant) => {
-            customers::resolve(connection, tenant_id, participant, &locale).await?
-        }
-        None => booker_id,
+    let candidates = bookable_agents(connection, &schedule, command.slot, now).await?;
+    let locale = &context.entity.locale;
+    let booker = customers::resolve(connection, tenant_id, &command.booker, locale).await?;
+    let participant_customer = match &command.participant {
+        Some(participant) => customers::resolve(connection, tenant_id, participant, locale).await?,
+        None => booker.clone(),
     };
+    let (booker_id, participant_id) = (booker.id, participant_customer.id);
 
     let start = command.slot.start;
     let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
-    let zone = entity_zone(&context);
+    let zone = entity_zone(context);
     let appointment_id = Uuid::now_v7();
     let row = NewAppointmentRow {
         id: appointment_id,
@@ -177,23 +180,56 @@ pub async fn book(
     // booker's.
     let has_phone = participant.phone.is_some() || command.booker.phone.is_some();
     let plan = if has_phone {
-        default_plan(connection, context.entity.id, start, now).await?
+        plan_reminders(&schedule.reminder_defaults, start, now)
     } else {
         Vec::new()
     };
-    if participant.phone.is_none() && command.booker.phone.is_some() {
+    let mut participant_phone = participant_customer.phone.clone();
+    if participant_phone.is_none() && command.booker.phone.is_some() {
         diesel::update(customer_table::table.find(participant_id))
             .filter(customer_table::phone_e164.is_null())
             .set(customer_table::phone_e164.eq(&command.booker.phone))
             .execute(connection)
             .await?;
+        participant_phone.clone_from(&command.booker.phone);
     }
-    queries::insert_reminders(connection, appointment_id, tenant_id, &reminder_rows(&plan)).await?;
-    let stored = queries::find_appointment(connection, tenant_id, appointment_id)
-        .await?
-        .ok_or(diesel::result::Error::NotFound)?;
-    let reminders = queries::reminders_of(connection, appointment_id).await?;
-    let event = events::appointment_scheduled(&stored, &context.entity.name, &reminders);
+    let reminders = reminder_rows(&plan);
+    queries::insert_reminders(connection, appointment_id, tenant_id, &reminders).await?;
+    // The event is built from what was just written rather than read back: every value is
+    // known here, and two reads per booking were a tenth of its statements.
+    let catalog = CatalogLinks {
+        agent_id: Some(agent_id),
+        ..row.catalog
+    };
+    let stored = AppointmentRecord {
+        id: appointment_id,
+        tenant_id,
+        starts_at: start,
+        ends_at: end,
+        time_zone: zone.name().to_owned(),
+        location: None,
+        status: "scheduled".to_owned(),
+        status_changed_at: now,
+        created_at: now,
+        customer_id: participant_id,
+        customer_name: participant_customer.name,
+        customer_phone: participant_phone,
+        customer_locale: participant_customer.locale,
+        catalog,
+    };
+    let reminder_plans: Vec<ReminderRow> = reminders
+        .iter()
+        .map(|(id, channel, due_at)| ReminderRow {
+            id: *id,
+            channel: (*channel).to_owned(),
+            due_at: *due_at,
+            state: "scheduled".to_owned(),
+            outcome: None,
+            outcome_detail: None,
+            outcome_at: None,
+        })
+        .collect();
+    let event = events::appointment_scheduled(&stored, &context.entity.name, &reminder_plans);
     outbox::enqueue(connection, Some(tenant_id), &event).await?;
     tracing::info!(%appointment_id, %agent_id, reminders = reminders.len(), "slot booked");
     Ok(BookingView {
@@ -205,9 +241,9 @@ pub async fn book(
         start,
         end,
         status: stored.status,
-        catalog: stored.catalog,
+        catalog,
         participant_id,
-        type_name: context.appointment_type.name,
+        type_name: context.appointment_type.name.clone(),
         zone,
     })
 }
@@ -219,6 +255,7 @@ pub async fn move_booking(
     tenant_id: Uuid,
     command: MoveBooking,
     now: DateTime<Utc>,
+    cache: Option<&CalendarCache>,
 ) -> Result<BookingView, BookingError> {
     let current = lock_booking(connection, tenant_id, command.appointment_id).await?;
     if current.status == "cancelled" {
@@ -241,11 +278,9 @@ pub async fn move_booking(
     let Some(product_id) = current.catalog.product_id else {
         return Err(BookingError::NotSlotBooking);
     };
-    let context = scheduling::product_context(connection, tenant_id, product_id)
-        .await?
-        .ok_or(BookingError::NotFound(Subject::Product))?;
-    let candidates =
-        bookable_agents(connection, tenant_id, &context, command.new_slot, now).await?;
+    let schedule = cached_schedule(connection, tenant_id, product_id, now, cache).await?;
+    let context = &schedule.context;
+    let candidates = bookable_agents(connection, &schedule, command.new_slot, now).await?;
 
     let start = command.new_slot.start;
     let end = start + Duration::minutes(i64::from(context.product.duration_minutes));
@@ -261,7 +296,7 @@ pub async fn move_booking(
     .await?;
 
     queries::cancel_pending_reminders(connection, command.appointment_id).await?;
-    let plan = default_plan(connection, context.entity.id, start, now).await?;
+    let plan = plan_reminders(&schedule.reminder_defaults, start, now);
     queries::insert_reminders(
         connection,
         command.appointment_id,
@@ -292,8 +327,8 @@ pub async fn move_booking(
         status: stored.status,
         catalog: stored.catalog,
         participant_id: stored.customer_id,
-        zone: entity_zone(&context),
-        type_name: context.appointment_type.name,
+        zone: entity_zone(context),
+        type_name: context.appointment_type.name.clone(),
     })
 }
 
@@ -423,11 +458,11 @@ fn slot_matches(slot: SlotId, booking: &LockedBooking) -> bool {
 /// Returns the agents who could take `slot` for the product now, in the order to try them.
 async fn bookable_agents(
     connection: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    context: &ProductContext,
+    schedule: &ProductSchedule,
     slot: SlotId,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, BookingError> {
+    let context = &schedule.context;
     let type_id = context.appointment_type.id;
     let only_agent = match slot.holder {
         SlotHolder::Agent(agent_id) => Some(agent_id),
@@ -437,61 +472,64 @@ async fn bookable_agents(
     if slot.start <= now {
         return Err(BookingError::SlotUnavailable("it is in the past"));
     }
-    let agents = scheduling::agents_serving(connection, tenant_id, type_id, only_agent).await?;
-    if agents.is_empty() {
-        return Err(match only_agent {
-            Some(_) => BookingError::AgentNotServingType,
-            None => BookingError::SlotUnavailable("no agent serves this appointment type"),
-        });
-    }
+    let agent_ids: Vec<Uuid> = match only_agent {
+        Some(agent_id) if schedule.agent_ids.contains(&agent_id) => vec![agent_id],
+        Some(_) => return Err(BookingError::AgentNotServingType),
+        None if schedule.agent_ids.is_empty() => {
+            return Err(BookingError::SlotUnavailable(
+                "no agent serves this appointment type",
+            ));
+        }
+        None => schedule.agent_ids.clone(),
+    };
     let zone = entity_zone(context);
     let duration = Duration::minutes(i64::from(context.product.duration_minutes));
     let step = step_of(context);
-    let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
-    let local_date = slot.start.with_timezone(&zone).date_naive();
-    let calendars = scheduling::calendars(
-        connection,
-        &agent_ids,
-        local_date.pred_opt().unwrap_or(local_date),
-        local_date.succ_opt().unwrap_or(local_date),
-        slot.start,
-        slot.start + duration,
-    )
-    .await?;
-    let mut working: Vec<(usize, Uuid)> = Vec::new();
-    for agent_id in agent_ids {
-        let Some(calendar) = calendars.get(&agent_id) else {
-            continue;
-        };
-        if is_bookable_start(calendar, zone, slot.start, duration, step) {
-            // Agents already busy then are tried last: the constraint will refuse them, but
-            // trying them first would only cost savepoints.
-            working.push((calendar.busy.len(), agent_id));
-        }
-    }
+    let working: Vec<Uuid> = agent_ids
+        .into_iter()
+        .filter(|agent_id| {
+            schedule.calendars.get(agent_id).is_some_and(|calendar| {
+                is_bookable_start(calendar, zone, slot.start, duration, step)
+            })
+        })
+        .collect();
     if working.is_empty() {
         return Err(BookingError::SlotUnavailable(
             "it is outside the agent's working hours",
         ));
     }
-    working.sort();
-    Ok(working.into_iter().map(|(_, agent_id)| agent_id).collect())
+    if working.len() == 1 {
+        // One candidate: the constraint alone decides, no need to look at its bookings.
+        return Ok(working);
+    }
+    // Agents already busy then are tried last: the constraint would refuse them, and each
+    // refusal costs a savepoint.
+    let busy = scheduling::busy(connection, &working, slot.start, slot.start + duration).await?;
+    let mut ordered: Vec<(bool, Uuid)> = working
+        .into_iter()
+        .map(|agent_id| {
+            let taken = busy
+                .iter()
+                .any(|(busy_agent, _, _)| *busy_agent == agent_id);
+            (taken, agent_id)
+        })
+        .collect();
+    ordered.sort();
+    Ok(ordered.into_iter().map(|(_, agent_id)| agent_id).collect())
 }
 
 /// Returns the entity's default reminders for an appointment at `start`, dropping those
 /// already due: a reminder minutes after booking by phone would only annoy.
-async fn default_plan(
-    connection: &mut AsyncPgConnection,
-    entity_id: Uuid,
+fn plan_reminders(
+    defaults: &[ReminderDefault],
     start: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Vec<(&'static str, DateTime<Utc>)>, BookingError> {
-    let defaults = scheduling::reminder_defaults(connection, entity_id).await?;
-    Ok(defaults
-        .into_iter()
+) -> Vec<(&'static str, DateTime<Utc>)> {
+    defaults
+        .iter()
         .map(|default| (default.channel, start - default.offset))
         .filter(|(_, due_at)| *due_at > now)
-        .collect())
+        .collect()
 }
 
 /// What to write for the agent who gets the slot.

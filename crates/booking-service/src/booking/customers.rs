@@ -133,8 +133,21 @@ pub async fn find_matching(
     query.load(connection).await
 }
 
-/// Returns the id of the customer `person` is: the one with their id, or the one with the
-/// same names and the same date of birth or phone; otherwise a new customer.
+/// The customer a booking is for, as stored once [`resolve`] has run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedCustomer {
+    /// Customer id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Phone, E.164, when known.
+    pub phone: Option<String>,
+    /// Locale reminders are written in.
+    pub locale: String,
+}
+
+/// Returns the customer `person` is: the one with their id, or the one with the same names
+/// and the same date of birth or phone; otherwise a new customer.
 ///
 /// Names alone never merge two people: without a date of birth or a phone to confirm, a
 /// new customer is created.
@@ -143,7 +156,7 @@ pub async fn resolve(
     tenant_id: Uuid,
     person: &Person,
     locale: &str,
-) -> Result<Uuid, BookingError> {
+) -> Result<ResolvedCustomer, BookingError> {
     if let Some(id) = person.id {
         let known: Option<Uuid> = customers::table
             .filter(customers::id.eq(id))
@@ -154,8 +167,7 @@ pub async fn resolve(
             .await
             .optional()?;
         if let Some(id) = known {
-            fill_in(connection, id, person).await?;
-            return Ok(id);
+            return Ok(fill_in(connection, id, person).await?);
         }
     }
     let confirmable = person.date_of_birth.is_some() || person.phone.is_some();
@@ -177,8 +189,7 @@ pub async fn resolve(
             .into_iter()
             .next()
         {
-            fill_in(connection, existing.id, person).await?;
-            return Ok(existing.id);
+            return Ok(fill_in(connection, existing.id, person).await?);
         }
     }
     let first_name = person.first_name.clone().unwrap_or_default();
@@ -205,17 +216,27 @@ pub async fn resolve(
         ))
         .execute(connection)
         .await?;
-    Ok(id)
+    Ok(ResolvedCustomer {
+        id,
+        name: display_name,
+        phone: person.phone.clone(),
+        locale: locale.to_owned(),
+    })
 }
 
 /// Stores what the caller just told us about a known customer, keeping what they did not
 /// mention.
-async fn fill_in(connection: &mut AsyncPgConnection, id: Uuid, person: &Person) -> QueryResult<()> {
-    let current: CustomerRow = customers::table
+async fn fill_in(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    person: &Person,
+) -> QueryResult<ResolvedCustomer> {
+    let (current, name, locale): (CustomerRow, String, String) = customers::table
         .find(id)
-        .select(CustomerRow::as_select())
+        .select((CustomerRow::as_select(), customers::name, customers::locale))
         .first(connection)
         .await?;
+    let phone = person.phone.clone().or_else(|| current.phone_e164.clone());
     let newer = |given: &Option<String>, stored: Option<String>| given.clone().or(stored);
     diesel::update(customers::table.find(id))
         .set((
@@ -230,7 +251,12 @@ async fn fill_in(connection: &mut AsyncPgConnection, id: Uuid, person: &Person) 
         ))
         .execute(connection)
         .await?;
-    Ok(())
+    Ok(ResolvedCustomer {
+        id,
+        name,
+        phone,
+        locale,
+    })
 }
 
 #[cfg(test)]

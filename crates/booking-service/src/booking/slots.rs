@@ -9,8 +9,8 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use super::{BookingError, Subject};
-use crate::cache::TtlCache;
-use crate::db::scheduling::{self, ProductContext};
+use crate::cache::{BusyIntervals, CalendarCache};
+use crate::db::scheduling::{self, ProductContext, ReminderDefault};
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::{self, AgentCalendar, SlotSearch};
 
@@ -80,8 +80,8 @@ pub fn entity_zone(context: &ProductContext) -> Tz {
     context.entity.time_zone.parse().unwrap_or(Tz::UTC)
 }
 
-/// What a slot search needs besides bookings: the product and its agents' hours. Cached
-/// for a few seconds per product (see [`crate::cache`]); bookings are always read fresh.
+/// What a slot search or a booking needs besides bookings: the product, its agents' hours
+/// and the entity's default reminders. Cached per product (see [`crate::cache`]).
 #[derive(Debug, Clone)]
 pub struct ProductSchedule {
     /// The product, its type and entity.
@@ -90,6 +90,8 @@ pub struct ProductSchedule {
     pub agent_ids: Vec<Uuid>,
     /// Their weekly hours and exceptions from yesterday on; `busy` is empty.
     pub calendars: HashMap<Uuid, AgentCalendar>,
+    /// The reminders a booking of the product gets.
+    pub reminder_defaults: Vec<ReminderDefault>,
 }
 
 /// Reads a product's schedule from the database.
@@ -109,45 +111,81 @@ pub async fn load_schedule(
     // Any zone's today is at most a day from UTC's.
     let yesterday = (now - Duration::days(2)).date_naive();
     let calendars = scheduling::schedules(connection, &agent_ids, yesterday, None).await?;
+    let reminder_defaults = scheduling::reminder_defaults(connection, context.entity.id).await?;
     Ok(ProductSchedule {
         context,
         agent_ids,
         calendars,
+        reminder_defaults,
     })
 }
 
-/// Returns the product's schedule from `schedules` when fresh, else from the database
-/// (and remembers it).
+/// Returns the product's schedule from `cache` when current, else from the database (and
+/// remembers it).
 pub async fn cached_schedule(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     product_id: Uuid,
     now: DateTime<Utc>,
-    schedules: Option<&TtlCache<(Uuid, Uuid), ProductSchedule>>,
+    cache: Option<&CalendarCache>,
 ) -> Result<Arc<ProductSchedule>, BookingError> {
-    let cache_key = (tenant_id, product_id);
-    if let Some(schedule) = schedules.and_then(|cache| cache.get(&cache_key)) {
+    let Some(cache) = cache else {
+        return Ok(Arc::new(
+            load_schedule(connection, tenant_id, product_id, now).await?,
+        ));
+    };
+    if let Some(schedule) = cache.schedule(tenant_id, product_id) {
         return Ok(schedule);
     }
+    let stamp = cache.stamp(tenant_id);
     let schedule = Arc::new(load_schedule(connection, tenant_id, product_id, now).await?);
-    if let Some(cache) = schedules {
-        cache.insert(cache_key, Arc::clone(&schedule));
-    }
+    cache.remember_schedule(tenant_id, product_id, stamp, Arc::clone(&schedule));
     Ok(schedule)
 }
 
+/// Returns the active bookings of `agent_ids` overlapping `[from, until)`, from `cache`
+/// when current, else from the database (and remembers them).
+pub async fn cached_busy(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    agent_ids: &[Uuid],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    cache: Option<&CalendarCache>,
+) -> Result<Arc<BusyIntervals>, BookingError> {
+    let Some(cache) = cache else {
+        return Ok(Arc::new(
+            scheduling::busy(connection, agent_ids, from, until).await?,
+        ));
+    };
+    if let Some(intervals) = cache.busy(tenant_id, agent_ids, from, until) {
+        return Ok(intervals);
+    }
+    let stamp = cache.stamp(tenant_id);
+    let intervals = Arc::new(scheduling::busy(connection, agent_ids, from, until).await?);
+    cache.remember_busy(
+        tenant_id,
+        agent_ids,
+        from,
+        until,
+        stamp,
+        Arc::clone(&intervals),
+    );
+    Ok(intervals)
+}
+
 /// Returns the free slots of `query` at `now`, shown in `display_zone` (the entity's zone
-/// when `None`). A day is read in the display zone. The product's schedule comes from
-/// `schedules` when it holds a fresh one.
+/// when `None`). A day is read in the display zone. The product's schedule and the busy
+/// times come from `cache` when it holds current ones.
 pub async fn find_slots(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     query: SlotQuery,
     display_zone: Option<Tz>,
     now: DateTime<Utc>,
-    schedules: Option<&TtlCache<(Uuid, Uuid), ProductSchedule>>,
+    cache: Option<&CalendarCache>,
 ) -> Result<SlotAnswer, BookingError> {
-    let schedule = cached_schedule(connection, tenant_id, query.product_id, now, schedules).await?;
+    let schedule = cached_schedule(connection, tenant_id, query.product_id, now, cache).await?;
     let context = schedule.context.clone();
     let type_id = context.appointment_type.id;
     if query
@@ -183,12 +221,20 @@ pub async fn find_slots(
                 .map(|calendar| (*agent_id, calendar.clone()))
         })
         .collect();
-    let busy_from = from.max(now);
-    for (agent_id, start, end) in
-        scheduling::busy(connection, &agent_ids, busy_from, until + duration).await?
-    {
-        if let Some(calendar) = calendars.get_mut(&agent_id) {
-            calendar.busy.push((start, end));
+    // Read from the window's start rather than from now, so that repeated searches of one
+    // window share a cache entry; bookings already past cost nothing.
+    let busy = cached_busy(
+        connection,
+        tenant_id,
+        &agent_ids,
+        from,
+        until + duration,
+        cache,
+    )
+    .await?;
+    for (agent_id, start, end) in busy.iter() {
+        if let Some(calendar) = calendars.get_mut(agent_id) {
+            calendar.busy.push((*start, *end));
         }
     }
     let search = SlotSearch {

@@ -233,7 +233,7 @@ pub async fn cancel_appointment(
     let appointment_id = path.into_inner();
     let request_key = RequestKey::of(&request, b"")?;
     let mut connection = state.pool.get().await?;
-    let (answer, replayed) = connection
+    let outcome = connection
         .transaction::<_, ApiError, _>(async |connection| {
             if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
                 return Ok((stored, true));
@@ -252,6 +252,8 @@ pub async fn cancel_appointment(
             idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
             Ok((answer, false))
         })
-        .await?;
+        .await;
+    state.calendars.bookings_changed(tenant.id);
+    let (answer, replayed) = outcome?;
     Ok(answer.into_response(replayed))
 }

@@ -122,7 +122,7 @@ pub async fn list_slots(
         query,
         zone,
         Utc::now(),
-        Some(&state.schedules),
+        Some(&state.calendars),
     )
     .await
     .map_err(|error| match error {
@@ -257,20 +257,23 @@ pub async fn create_booking(
         source: "api",
     };
     let mut connection = state.pool.get().await?;
-    let (answer, replayed) = connection
+    let outcome = connection
         .transaction::<_, ApiError, _>(async |connection| {
             if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
                 return Ok((stored, true));
             }
-            let booked = commands::book(connection, tenant.id, command, now)
-                .await
-                .map_err(native_problem)?;
+            let booked =
+                commands::book(connection, tenant.id, command, now, Some(&state.calendars))
+                    .await
+                    .map_err(native_problem)?;
             let response = load_response(connection, tenant.id, booked.appointment_id).await?;
             let answer = StoredAnswer::json(StatusCode::CREATED, response)?;
             idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
             Ok((answer, false))
         })
-        .await?;
+        .await;
+    state.calendars.bookings_changed(tenant.id);
+    let (answer, replayed) = outcome?;
     Ok(answer.into_created_response(replayed, "/v1/appointments"))
 }
 
@@ -296,20 +299,28 @@ pub async fn move_appointment(
         start: None,
     };
     let mut connection = state.pool.get().await?;
-    let (answer, replayed) = connection
+    let outcome = connection
         .transaction::<_, ApiError, _>(async |connection| {
             if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
                 return Ok((stored, true));
             }
-            commands::move_booking(connection, tenant.id, command, Utc::now())
-                .await
-                .map_err(native_problem)?;
+            commands::move_booking(
+                connection,
+                tenant.id,
+                command,
+                Utc::now(),
+                Some(&state.calendars),
+            )
+            .await
+            .map_err(native_problem)?;
             let response = load_response(connection, tenant.id, appointment_id).await?;
             let answer = StoredAnswer::json(StatusCode::OK, response)?;
             idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
             Ok((answer, false))
         })
-        .await?;
+        .await;
+    state.calendars.bookings_changed(tenant.id);
+    let (answer, replayed) = outcome?;
     Ok(answer.into_response(replayed))
 }
 

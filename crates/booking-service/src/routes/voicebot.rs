@@ -351,16 +351,20 @@ async fn write_action(
     // Parse and validate before taking a connection: bad input never touches the database.
     let command = WriteCommand::parse(action, body, tenant, now)?;
     let mut connection = state.pool.get().await?;
-    let (answer, replayed) = connection
+    let outcome = connection
         .transaction::<_, ApiError, _>(async |connection| {
             if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
                 return Ok((stored, true));
             }
-            let answer = command.run(connection, tenant, now).await?;
+            let answer = command.run(connection, tenant, state, now).await?;
             idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
             Ok((answer, false))
         })
-        .await?;
+        .await;
+    // After the commit, whatever the answer: a refused booking may mean a cached busy time
+    // was stale (written through another replica), and the next search should read afresh.
+    state.calendars.bookings_changed(tenant.id);
+    let (answer, replayed) = outcome?;
     Ok(answer.into_response(replayed))
 }
 
@@ -466,17 +470,19 @@ impl WriteCommand {
         &self,
         connection: &mut AsyncPgConnection,
         tenant: &Tenant,
+        state: &AppState,
         now: DateTime<Utc>,
     ) -> Result<StoredAnswer, ApiError> {
+        let cache = Some(&*state.calendars);
         match self {
             Self::Book(command) => {
-                let booked = commands::book(connection, tenant.id, (**command).clone(), now)
+                let booked = commands::book(connection, tenant.id, (**command).clone(), now, cache)
                     .await
                     .map_err(|error| booking_problem(error, "slotId"))?;
                 StoredAnswer::json(StatusCode::OK, booking_answer(&booked))
             }
             Self::Modify(command) => {
-                let moved = commands::move_booking(connection, tenant.id, *command, now)
+                let moved = commands::move_booking(connection, tenant.id, *command, now, cache)
                     .await
                     .map_err(|error| booking_problem(error, "slotIdNew"))?;
                 StoredAnswer::json(StatusCode::OK, booking_answer(&moved))
@@ -557,7 +563,7 @@ async fn get_slots(
         tenant.id,
         product_id,
         now,
-        Some(&state.schedules),
+        Some(&state.calendars),
     )
     .await
     .map_err(|error| booking_problem(error, "agentId"))?;
@@ -580,7 +586,7 @@ async fn get_slots(
         query,
         display_zone,
         now,
-        Some(&state.schedules),
+        Some(&state.calendars),
     )
     .await
     .map_err(|error| booking_problem(error, "agentId"))?;

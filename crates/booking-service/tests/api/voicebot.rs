@@ -830,17 +830,21 @@ async fn a_slot_closed_after_it_was_offered_is_refused_not_booked() {
                     "productId": catalog.massage_30, "dateTime": day}),
         )
         .await;
-    // Max calls in sick after the bot read the slots (and while slot searches may still
-    // use a cached schedule): the booking itself checks the hours afresh.
-    let mut connection = app.env.connect("booking").await.unwrap();
-    diesel::sql_query(format!(
-        "INSERT INTO schedule_exceptions (id, agent_id, on_date, kind) VALUES ('{}', '{}', '{day}', 'closed')",
-        Uuid::now_v7(),
-        catalog.max
-    ))
-    .execute(&mut connection)
-    .await
-    .unwrap();
+    // Max calls in sick after the bot read the slots (the slot search has cached his
+    // schedule): the closing goes through the API, which invalidates this process's cache,
+    // so the booking sees it at once.
+    let response = app
+        .client
+        .post(format!(
+            "{}/v1/agents/{}/exceptions",
+            app.address, catalog.max
+        ))
+        .bearer_auth(&key)
+        .json(&json!({ "date": day, "kind": "closed", "note": "sick" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     let (status, body) = app
         .voicebot(
             &key,
