@@ -250,6 +250,20 @@ pub async fn policy_of(
     Ok(policies.remove(&tenant_id).unwrap_or_default())
 }
 
+/// Returns the version of the tenant's stored policy; `None` when it has the defaults.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn stored_version(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+) -> QueryResult<Option<i64>> {
+    tenant_policies::table
+        .find(tenant_id)
+        .select(tenant_policies::version)
+        .first(connection)
+        .await
+        .optional()
+}
+
 /// Stores `policy` as version `version` of the tenant's policy unless a version at least as
 /// high is stored already. Returns whether it was stored.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, version))]

@@ -390,5 +390,39 @@ async fn a_late_older_settings_version_is_ignored() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(read().await?, (3, 540, 1020, 1, vec!["busy".to_owned()]));
+
+    let shown: serde_json::Value = app
+        .api
+        .get(format!("{}/v1/tenants/{tenant_id}/policy", app.address()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        shown,
+        serde_json::json!({
+            "tenant_id": tenant_id, "version": 3,
+            "window_start_minute": 540, "window_end_minute": 1020,
+            "voice_max_retries": 1, "voice_retry_interval_seconds": 60,
+            "voice_retry_on": ["busy"],
+        })
+    );
+    let unknown = Uuid::now_v7();
+    let defaults: serde_json::Value = app
+        .api
+        .get(format!("{}/v1/tenants/{unknown}/policy", app.address()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        defaults,
+        serde_json::json!({
+            "tenant_id": unknown, "version": 0,
+            "window_start_minute": 480, "window_end_minute": 1260,
+            "voice_max_retries": 2, "voice_retry_interval_seconds": 900,
+            "voice_retry_on": ["busy", "no_answer"],
+        })
+    );
     app.stop().await
 }
