@@ -803,6 +803,7 @@ mod tests {
         }
         for outcome in Outcome::ALL {
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+            assert_eq!(Outcome::from_proto(outcome.to_proto()), Some(outcome));
         }
         for channel in [Channel::Voice, Channel::Sms] {
             assert_eq!(Channel::parse(channel.as_str()), Some(channel));
