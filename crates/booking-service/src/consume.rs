@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::db::appointments as queries;
+use crate::db::reminder_outcomes::record_outcome_of_attempt;
 use crate::events::{self, outcome_name};
 
 /// Queue of reminder events for booking-service.
@@ -58,17 +59,21 @@ async fn apply_outcome(
     let tenant_id = parse_id(&outcome.tenant_id, "tenant_id")?;
     let kind = outcome.outcome();
     let occurred_at = from_timestamp(outcome.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
-    let Some(appointment_id) = queries::record_reminder_outcome(
+    // Producers older than the attempt field send 0 (proto3's default): their first attempt.
+    let attempt = outcome.attempt.max(1);
+    let Some(appointment_id) = record_outcome_of_attempt(
         connection,
         reminder_id,
         outcome_name(kind),
+        attempt,
         &outcome.detail,
         occurred_at,
     )
     .await?
     else {
-        // Already recorded (a terminal outcome is final) or not a reminder of ours.
-        tracing::debug!(reminder_id = %reminder_id, "outcome ignored: reminder already completed or unknown");
+        // An answer is final, and a delivery outcome only gives way to a later attempt's:
+        // this one is a repeat, a late webhook, or not a reminder of ours.
+        tracing::debug!(reminder_id = %reminder_id, attempt, "outcome ignored: reminder already answered, a later attempt recorded, or unknown");
         return Ok(());
     };
 
@@ -97,7 +102,7 @@ async fn apply_outcome(
         // No answer, busy, failure, opt-out: the reminder records it; the appointment stands.
         _ => {}
     }
-    tracing::info!(reminder_id = %reminder_id, appointment_id = %appointment_id, outcome = outcome_name(kind), "reminder outcome applied");
+    tracing::info!(reminder_id = %reminder_id, appointment_id = %appointment_id, outcome = outcome_name(kind), attempt, "reminder outcome applied");
     Ok(())
 }
 

@@ -1,9 +1,10 @@
-//! The scheduler's two consumers: appointment events plan and drop reminder jobs, reminder
-//! outcomes close them. Each handler runs inside the runtime's inbox transaction, so a
+//! The scheduler's three consumers: appointment events plan and drop reminder jobs, reminder
+//! outcomes close or retry them, tenant settings keep each tenant's policy. Each handler runs inside the runtime's inbox transaction, so a
 //! redelivered event is acknowledged without effect.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use attend_events::{Event, from_timestamp, routing_keys, v1};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent, Secret};
@@ -14,9 +15,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::appointments::{self, AppointmentStatus};
+use crate::dispatcher::recipient_zone;
 use crate::jobs::{
-    self, AppointmentSnapshot, CancelReason, Channel, Completion, Outcome, PlannedReminder,
+    self, AppointmentSnapshot, CancelReason, Channel, Completion, JobStatus, Outcome,
+    PlannedReminder,
 };
+use crate::policy::{self, CallingWindow, RetryPolicy, TenantPolicy};
 
 /// The queue of appointment events, without prefix.
 pub const APPOINTMENT_EVENTS_QUEUE: &str = "scheduler.appointment-events";
@@ -32,6 +36,17 @@ pub fn appointment_events_spec() -> ConsumerSpec {
             routing_keys::APPOINTMENT_RESCHEDULED,
             routing_keys::APPOINTMENT_CANCELLED,
         ],
+    )
+}
+
+/// The queue of tenant settings, without prefix.
+pub const TENANT_SETTINGS_QUEUE: &str = "scheduler.tenant-settings";
+
+/// Returns the spec of the tenant settings queue.
+pub fn tenant_settings_spec() -> ConsumerSpec {
+    ConsumerSpec::new(
+        TENANT_SETTINGS_QUEUE,
+        vec![routing_keys::TENANT_SETTINGS_CHANGED],
     )
 }
 
@@ -193,8 +208,19 @@ async fn apply_cancelled(
     Ok(())
 }
 
-/// Closes reminder jobs with the outcome their channel reports.
-pub struct ReminderOutcomesHandler;
+/// Closes reminder jobs with the outcome their channel reports, or puts a voice job back to
+/// `pending` for another attempt when the tenant's retry policy asks for one.
+pub struct ReminderOutcomesHandler {
+    dispatcher_wake: Arc<Notify>,
+}
+
+impl ReminderOutcomesHandler {
+    /// Returns a handler that wakes the dispatcher through `dispatcher_wake` after scheduling
+    /// a retry.
+    pub fn new(dispatcher_wake: Arc<Notify>) -> Self {
+        Self { dispatcher_wake }
+    }
+}
 
 impl EventHandler for ReminderOutcomesHandler {
     fn handle<'a>(
@@ -203,6 +229,10 @@ impl EventHandler for ReminderOutcomesHandler {
         event: &'a IncomingEvent,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(apply_outcome_event(connection, event))
+    }
+
+    fn after_commit(&self, _event: &IncomingEvent) {
+        self.dispatcher_wake.notify_one();
     }
 }
 
@@ -218,13 +248,50 @@ async fn apply_outcome_event(
     }
     let reported: v1::ReminderOutcome = event.decode()?;
     let reminder_id = parse_uuid("reminder_id", &reported.reminder_id)?;
+    if reported.outcome() == v1::ReminderOutcomeKind::Expired {
+        // Expiry is the scheduler's own verdict: the job expired in the round that wrote it.
+        tracing::debug!(%reminder_id, "own expiry outcome, nothing to do");
+        return Ok(());
+    }
     let outcome = Outcome::from_proto(reported.outcome())
         .ok_or_else(|| HandlerError::permanent("outcome is unspecified"))?;
+    // Producers older than the attempt field send 0 (proto3's default): their first attempt.
+    let attempt = reported.attempt.max(1);
     // A missing occurrence time is a producer's omission, not a reason to lose the outcome.
     let occurred_at = from_timestamp(reported.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
+
+    let Some(job) = jobs::lock(connection, reminder_id).await? else {
+        tracing::warn!(%reminder_id, outcome = outcome.as_str(), "outcome for an unknown reminder, ignored");
+        return Ok(());
+    };
+    if !matches!(job.status, JobStatus::Pending | JobStatus::Dispatched) {
+        tracing::info!(%reminder_id, outcome = outcome.as_str(), status = %job.status, "reminder already final, outcome ignored");
+        return Ok(());
+    }
+    if attempt != job.attempt {
+        // Older: a late webhook of an attempt already retried. Newer: not dispatched yet, so
+        // a producer bug; either way the current attempt's own outcome decides.
+        tracing::info!(%reminder_id, outcome = outcome.as_str(), attempt, current_attempt = job.attempt, "outcome of another attempt, ignored");
+        return Ok(());
+    }
+    if job.channel == Channel::Voice && !outcome.is_answer() {
+        let policy = policy::policy_of(connection, job.tenant_id).await?;
+        if policy.voice_retry.retries(job.attempt, outcome) {
+            let earliest = occurred_at + policy.voice_retry.interval;
+            let zone = recipient_zone(&job);
+            if let Some(due_at) =
+                policy::retry_due_at(policy.window, zone, earliest, job.appointment_start)
+            {
+                jobs::schedule_retry(connection, reminder_id, job.attempt, due_at).await?;
+                tracing::info!(%reminder_id, outcome = outcome.as_str(), next_attempt = job.attempt + 1, %due_at, "reminder retry scheduled");
+                return Ok(());
+            }
+            tracing::info!(%reminder_id, outcome = outcome.as_str(), "no calling window left for a retry before the appointment");
+        }
+    }
     match jobs::complete(connection, reminder_id, outcome, occurred_at).await? {
         Completion::Completed => {
-            tracing::info!(%reminder_id, outcome = outcome.as_str(), "reminder completed");
+            tracing::info!(%reminder_id, outcome = outcome.as_str(), attempt, "reminder completed");
         }
         Completion::AlreadyFinal(status) => {
             tracing::info!(%reminder_id, outcome = outcome.as_str(), %status, "reminder already final, outcome ignored");
@@ -234,6 +301,81 @@ async fn apply_outcome_event(
         }
     }
     Ok(())
+}
+
+/// Keeps the tenants' reminder policies from `tenant.settings_changed`.
+pub struct TenantSettingsHandler;
+
+impl EventHandler for TenantSettingsHandler {
+    fn handle<'a>(
+        &'a self,
+        connection: &'a mut AsyncPgConnection,
+        event: &'a IncomingEvent,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(apply_settings_event(connection, event))
+    }
+}
+
+async fn apply_settings_event(
+    connection: &mut AsyncPgConnection,
+    event: &IncomingEvent,
+) -> Result<(), HandlerError> {
+    if event.event_type != v1::TenantSettingsChanged::TYPE {
+        return Err(HandlerError::permanent(format!(
+            "unexpected event type {:?} on {TENANT_SETTINGS_QUEUE}",
+            event.event_type
+        )));
+    }
+    let settings: v1::TenantSettingsChanged = event.decode()?;
+    let tenant_id = parse_uuid("tenant_id", &settings.tenant_id)?;
+    let version = i64::try_from(settings.version).map_err(|_| {
+        HandlerError::permanent(format!("version {} is out of range", settings.version))
+    })?;
+    let tenant_policy = parse_policy(&settings)?;
+    let changed_at = from_timestamp(settings.changed_at.as_ref()).ok();
+    let stored =
+        policy::store_if_newer(connection, tenant_id, version, &tenant_policy, changed_at).await?;
+    if stored {
+        tracing::info!(%tenant_id, version, "tenant reminder policy stored");
+    } else {
+        tracing::info!(%tenant_id, version, "tenant reminder policy not newer than the stored one, ignored");
+    }
+    Ok(())
+}
+
+/// Returns the policy an event carries; an absent part keeps its default, a malformed one is a
+/// permanent error (booking-service validates settings, so it is a producer bug).
+fn parse_policy(settings: &v1::TenantSettingsChanged) -> Result<TenantPolicy, HandlerError> {
+    let mut parsed = TenantPolicy::default();
+    if let Some(window) = &settings.calling_window {
+        parsed.window =
+            CallingWindow::new(window.start_minute, window.end_minute).ok_or_else(|| {
+                HandlerError::permanent(format!(
+                    "calling_window [{}, {}) is empty or longer than a day",
+                    window.start_minute, window.end_minute
+                ))
+            })?;
+    }
+    if let Some(retry) = &settings.voice_retry {
+        if retry.interval_seconds == 0 {
+            return Err(HandlerError::permanent("voice_retry.interval_seconds is 0"));
+        }
+        let mut retry_on = Vec::with_capacity(retry.retry_on.len());
+        for kind in retry.retry_on() {
+            match Outcome::from_proto(kind) {
+                Some(outcome) if !outcome.is_answer() => retry_on.push(outcome),
+                _ => {
+                    tracing::warn!(kind = ?kind, "voice_retry.retry_on names an outcome that cannot be retried, skipped")
+                }
+            }
+        }
+        parsed.voice_retry = RetryPolicy {
+            max_retries: retry.max_retries,
+            interval: Duration::from_secs(u64::from(retry.interval_seconds)),
+            retry_on,
+        };
+    }
+    Ok(parsed)
 }
 
 fn parse_uuid(field: &str, value: &str) -> Result<Uuid, HandlerError> {

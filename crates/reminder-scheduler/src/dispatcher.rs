@@ -14,12 +14,15 @@ use attend_events::{to_timestamp, v1};
 use attend_runtime::db::DbPool;
 use attend_runtime::metrics::Metrics;
 use attend_runtime::outbox;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use diesel_async::AsyncConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::jobs::{self, Job, JobStatus};
+use crate::jobs::{self, Job};
+use crate::policy::{self, Timing};
 
 /// The longest pause after a failed round (database down), doubling from 100 ms.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -31,7 +34,9 @@ pub struct RoundReport {
     pub claimed: usize,
     /// Jobs whose `reminder.due` was written.
     pub dispatched: usize,
-    /// Jobs dropped because their appointment had already started.
+    /// Jobs outside the calling window, moved to its next opening.
+    pub deferred: usize,
+    /// Jobs dropped because no calling window opens before their appointment starts.
     pub expired: usize,
 }
 
@@ -123,27 +128,59 @@ impl Dispatcher {
         }
     }
 
-    /// Claims one batch of due jobs and, in the same transaction, writes a `reminder.due`
-    /// for each one that is dispatched rather than expired.
+    /// Claims one batch of due jobs and, in the same transaction, applies each tenant's
+    /// calling window in the recipient's zone: a job inside it is dispatched (its
+    /// `reminder.due` written to the outbox), one outside it waits for the next opening, and
+    /// one whose appointment starts before that opening expires (its `reminder.outcome`
+    /// EXPIRED written to the outbox, so booking-service learns it went unsent).
     pub async fn dispatch_round(&self) -> anyhow::Result<RoundReport> {
         let mut connection = self.pool.get().await.context("no database connection")?;
         let batch_size = self.batch_size;
         let report = connection
             .transaction::<RoundReport, anyhow::Error, _>(async |connection| {
-                let claimed = jobs::claim_due(connection, batch_size).await.context("failed to claim due jobs")?;
+                let (now, claimed) = jobs::claim_due(connection, batch_size).await.context("failed to claim due jobs")?;
                 let mut report = RoundReport { claimed: claimed.len(), ..RoundReport::default() };
+                if claimed.is_empty() {
+                    return Ok(report);
+                }
+                let mut tenant_ids: Vec<_> = claimed.iter().map(|job| job.tenant_id).collect();
+                tenant_ids.sort_unstable();
+                tenant_ids.dedup();
+                let policies = policy::policies_of(connection, &tenant_ids).await.context("failed to read tenant policies")?;
+                let mut to_dispatch = Vec::new();
+                let mut to_expire = Vec::new();
                 for job in &claimed {
-                    if job.status == JobStatus::Expired {
-                        tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, "appointment already started, reminder expired");
-                        report.expired += 1;
-                        continue;
+                    let window = policies.get(&job.tenant_id).map(|policy| policy.window).unwrap_or_default();
+                    let zone = recipient_zone(job);
+                    match policy::dispatch_timing(window, zone, now, job.appointment_start) {
+                        Timing::Now => to_dispatch.push(job),
+                        Timing::Defer(opening) => {
+                            jobs::defer(connection, job.reminder_id, opening).await.context("failed to defer a job")?;
+                            tracing::info!(reminder_id = %job.reminder_id, due_at = %opening, "outside the calling window, reminder deferred");
+                            report.deferred += 1;
+                        }
+                        Timing::Expire => to_expire.push(job),
                     }
+                }
+                let expired_ids: Vec<_> = to_expire.iter().map(|job| job.reminder_id).collect();
+                jobs::mark_expired(connection, &expired_ids).await.context("failed to expire jobs")?;
+                for job in &to_expire {
+                    tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, "no calling window before the appointment, reminder expired");
+                    outbox::enqueue(connection, Some(job.tenant_id), &expired_outcome(job, now))
+                        .await
+                        .context("failed to write reminder.outcome to the outbox")?;
+                    report.expired += 1;
+                }
+                let dispatched_ids: Vec<_> = to_dispatch.iter().map(|job| job.reminder_id).collect();
+                jobs::mark_dispatched(connection, &dispatched_ids).await.context("failed to mark jobs dispatched")?;
+                for job in &to_dispatch {
                     // Continue the trace of the event that planned the job, hours ago maybe.
                     let span = tracing::info_span!(
                         "dispatch_reminder",
                         reminder_id = %job.reminder_id,
                         appointment_id = %job.appointment_id,
                         channel = job.channel.as_str(),
+                        attempt = job.attempt,
                     );
                     if let Some(traceparent) = &job.traceparent {
                         attend_runtime::telemetry::set_remote_parent(&span, traceparent);
@@ -161,17 +198,45 @@ impl Dispatcher {
         if report.claimed > 0 {
             tracing::info!(
                 dispatched = report.dispatched,
+                deferred = report.deferred,
                 expired = report.expired,
-                "due reminders dispatched"
+                "due reminders handled"
             );
         }
         for _ in 0..report.dispatched {
             self.metrics.count("reminder_dispatched");
         }
+        for _ in 0..report.deferred {
+            self.metrics.count("reminder_deferred");
+        }
         for _ in 0..report.expired {
             self.metrics.count("reminder_expired");
         }
         Ok(report)
+    }
+}
+
+/// Returns the recipient's zone; a name that is not an IANA zone falls back to UTC (the
+/// scheduler knows no other zone of the tenant), logged so the row can be fixed.
+pub fn recipient_zone(job: &Job) -> Tz {
+    policy::zone_of(&job.recipient_time_zone).unwrap_or_else(|| {
+        tracing::warn!(reminder_id = %job.reminder_id, time_zone = %job.recipient_time_zone, "unknown recipient time zone, using UTC for the calling window");
+        Tz::UTC
+    })
+}
+
+/// Returns the `reminder.outcome` EXPIRED of a job that will never be sent.
+pub fn expired_outcome(job: &Job, now: DateTime<Utc>) -> v1::ReminderOutcome {
+    v1::ReminderOutcome {
+        reminder_id: job.reminder_id.to_string(),
+        appointment_id: job.appointment_id.to_string(),
+        tenant_id: job.tenant_id.to_string(),
+        channel: job.channel.to_proto().into(),
+        outcome: v1::ReminderOutcomeKind::Expired.into(),
+        detail: "no calling window left before the appointment".to_owned(),
+        occurred_at: Some(to_timestamp(now)),
+        provider_ref: String::new(),
+        attempt: job.attempt,
     }
 }
 
@@ -201,11 +266,10 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
 mod tests {
     use attend_events::Event;
     use attend_runtime::Secret;
-    use chrono::{DateTime, Utc};
     use uuid::Uuid;
 
     use super::*;
-    use crate::jobs::Channel;
+    use crate::jobs::{Channel, JobStatus};
 
     fn job(channel: Channel) -> Job {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_else(Utc::now);

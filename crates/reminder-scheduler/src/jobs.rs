@@ -1,7 +1,8 @@
 //! Reminder jobs: what fires when, on which channel, and what became of it.
 //!
-//! A job moves `pending → dispatched | expired | cancelled` and `pending | dispatched →
-//! completed`; every other state is final. The queries below are the only writers.
+//! A job moves `pending → dispatched | expired | cancelled`, `pending | dispatched →
+//! completed`, and `dispatched → pending` when a voice attempt is retried (attempt + 1);
+//! every other state is final. The queries below are the only writers.
 
 use std::fmt;
 
@@ -187,6 +188,30 @@ impl Outcome {
         Self::ALL
             .into_iter()
             .find(|outcome| outcome.as_str() == name)
+    }
+
+    /// Returns whether the recipient answered (confirmed, asked to reschedule, cancelled or
+    /// opted out): a final outcome no retry follows.
+    pub fn is_answer(self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed | Self::RescheduleRequested | Self::Cancelled | Self::OptedOut
+        )
+    }
+
+    /// Returns the protobuf value.
+    pub fn to_proto(self) -> v1::ReminderOutcomeKind {
+        use v1::ReminderOutcomeKind as Kind;
+        match self {
+            Self::Confirmed => Kind::Confirmed,
+            Self::RescheduleRequested => Kind::RescheduleRequested,
+            Self::Cancelled => Kind::Cancelled,
+            Self::NoAnswer => Kind::NoAnswer,
+            Self::Busy => Kind::Busy,
+            Self::Failed => Kind::Failed,
+            Self::OptedOut => Kind::OptedOut,
+            Self::Machine => Kind::Machine,
+        }
     }
 
     /// Returns the outcome of a protobuf value; `Unspecified` has none.
@@ -503,43 +528,152 @@ pub async fn cancel_pending(
     .await
 }
 
-/// Claims up to `limit` due pending jobs and moves each out of `pending` in the same
-/// statement: to `expired` when its appointment has already started, else to `dispatched`.
+/// Claims up to `limit` due pending jobs: locks them (`FOR UPDATE SKIP LOCKED`) for the rest
+/// of the caller's transaction and returns them with the database's current time. The caller
+/// then moves each one out of `pending` ([`mark_dispatched`], [`mark_expired`]) or to a later
+/// due time ([`defer`]) in the same transaction.
 ///
-/// `FOR UPDATE SKIP LOCKED` makes concurrent claimers (other instances) take disjoint rows,
-/// and the status change means no later claim sees them again once the caller's transaction
-/// commits; a rolled-back transaction leaves them pending. Call it inside the transaction
-/// that writes the matching `reminder.due` events to the outbox.
+/// `SKIP LOCKED` makes concurrent claimers (other instances) take disjoint rows, and the
+/// caller's status change means no later claim sees them again once the transaction commits;
+/// a rolled-back transaction leaves them pending. Call it inside the transaction that writes
+/// the matching `reminder.due` events to the outbox.
 #[tracing::instrument(skip_all, fields(limit))]
-pub async fn claim_due(connection: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Job>> {
+pub async fn claim_due(
+    connection: &mut AsyncPgConnection,
+    limit: i64,
+) -> QueryResult<(DateTime<Utc>, Vec<Job>)> {
     // `'pending'` is written literally, not bound, so the planner can use the partial index.
-    // MATERIALIZED keeps the locking subquery from being inlined and evaluated more than once.
     let rows: Vec<JobRow> = diesel::sql_query(
-        "WITH due AS MATERIALIZED (
-             SELECT reminder_id
-             FROM reminder_jobs
-             WHERE status = 'pending' AND due_at <= now()
-             ORDER BY due_at
-             LIMIT $1
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE reminder_jobs AS job
-         SET status = CASE WHEN job.appointment_start <= now() THEN 'expired' ELSE 'dispatched' END,
-             dispatched_at = CASE WHEN job.appointment_start <= now() THEN NULL ELSE now() END,
-             updated_at = now()
-         FROM due
-         WHERE job.reminder_id = due.reminder_id
-         RETURNING job.*",
+        "SELECT *
+         FROM reminder_jobs
+         WHERE status = 'pending' AND due_at <= now()
+         ORDER BY due_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED",
     )
     .bind::<BigInt, _>(limit)
     .load(connection)
     .await?;
-    let mut jobs = rows
+    // now() is the transaction's start time: the same instant the claim compared against.
+    let database_now: DateTime<Utc> = diesel::select(diesel::dsl::sql::<Timestamptz>("now()"))
+        .get_result(connection)
+        .await?;
+    let jobs = rows
         .into_iter()
         .map(Job::try_from)
         .collect::<QueryResult<Vec<_>>>()?;
-    jobs.sort_by_key(|job| job.due_at);
-    Ok(jobs)
+    Ok((database_now, jobs))
+}
+
+/// Moves claimed jobs to `dispatched`. Returns how many.
+#[tracing::instrument(skip_all, fields(jobs = reminder_ids.len()))]
+pub async fn mark_dispatched(
+    connection: &mut AsyncPgConnection,
+    reminder_ids: &[Uuid],
+) -> QueryResult<usize> {
+    if reminder_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq_any(reminder_ids))
+            .filter(reminder_jobs::status.eq(JobStatus::Pending.as_str())),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Dispatched.as_str()),
+        reminder_jobs::dispatched_at.eq(diesel::dsl::sql::<Nullable<Timestamptz>>("now()")),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
+}
+
+/// Moves claimed jobs to `expired`: they will never be sent. Returns how many.
+#[tracing::instrument(skip_all, fields(jobs = reminder_ids.len()))]
+pub async fn mark_expired(
+    connection: &mut AsyncPgConnection,
+    reminder_ids: &[Uuid],
+) -> QueryResult<usize> {
+    if reminder_ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq_any(reminder_ids))
+            .filter(reminder_jobs::status.eq(JobStatus::Pending.as_str())),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Expired.as_str()),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
+}
+
+/// Moves a claimed pending job's due time to `due_at` (the calling window's next opening);
+/// it stays pending.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, %due_at))]
+pub async fn defer(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    due_at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq(reminder_id))
+            .filter(reminder_jobs::status.eq(JobStatus::Pending.as_str())),
+    )
+    .set((
+        reminder_jobs::due_at.eq(due_at),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
+}
+
+/// Returns the job of `reminder_id` locked `FOR UPDATE` for the rest of the transaction, so
+/// an outcome and a dispatch round of the same job take turns.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id))]
+pub async fn lock(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+) -> QueryResult<Option<Job>> {
+    let row: Option<JobRow> = reminder_jobs::table
+        .find(reminder_id)
+        .select(JobRow::as_select())
+        .for_update()
+        .first(connection)
+        .await
+        .optional()?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Puts a locked job of attempt `current_attempt` back to `pending` as attempt
+/// `current_attempt + 1`, due at `due_at`. Returns whether it did (the attempt still matched).
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, current_attempt, %due_at))]
+pub async fn schedule_retry(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    current_attempt: u32,
+    due_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let current = i32::try_from(current_attempt).unwrap_or(i32::MAX);
+    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
+    let updated = diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq(reminder_id))
+            .filter(reminder_jobs::attempt.eq(current))
+            .filter(reminder_jobs::status.eq_any(open)),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Pending.as_str()),
+        reminder_jobs::attempt.eq(current.saturating_add(1)),
+        reminder_jobs::due_at.eq(due_at),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated > 0)
 }
 
 #[derive(QueryableByName)]
@@ -669,6 +803,7 @@ mod tests {
         }
         for outcome in Outcome::ALL {
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+            assert_eq!(Outcome::from_proto(outcome.to_proto()), Some(outcome));
         }
         for channel in [Channel::Voice, Channel::Sms] {
             assert_eq!(Channel::parse(channel.as_str()), Some(channel));

@@ -14,6 +14,7 @@ pub mod consume;
 pub mod db;
 pub mod dispatcher;
 pub mod jobs;
+pub mod policy;
 pub mod routes;
 pub mod startup;
 

@@ -12,13 +12,18 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::jobs::{self, Job};
+use crate::policy;
 
 /// Registers the scheduler's routes; `pool` works in the scheduler's schema.
 pub fn configure(config: &mut web::ServiceConfig, pool: DbPool) {
     config
         .app_data(web::Data::new(pool))
         .route("/v1/jobs/{reminder_id}", web::get().to(get_job))
-        .route("/v1/stats", web::get().to(get_stats));
+        .route("/v1/stats", web::get().to(get_stats))
+        .route(
+            "/v1/tenants/{tenant_id}/policy",
+            web::get().to(get_tenant_policy),
+        );
 }
 
 /// How an operator request failed.
@@ -144,5 +149,55 @@ async fn get_stats(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(StatsResponse {
         jobs_by_status,
         jobs_total,
+    }))
+}
+
+/// A tenant's reminder policy as the operator API shows it.
+#[derive(Debug, Serialize)]
+pub struct PolicyResponse {
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The `tenant.settings_changed` version applied; 0 while the defaults apply.
+    pub version: i64,
+    /// The calling window's first minute after local midnight.
+    pub window_start_minute: u32,
+    /// The calling window's end (exclusive), minutes after local midnight.
+    pub window_end_minute: u32,
+    /// Voice attempts after the first.
+    pub voice_max_retries: u32,
+    /// Seconds from an attempt's outcome to the next attempt.
+    pub voice_retry_interval_seconds: u64,
+    /// Outcomes that earn another voice attempt.
+    pub voice_retry_on: Vec<&'static str>,
+}
+
+/// `GET /v1/tenants/{tenant_id}/policy`: the policy the scheduler applies to the tenant (the
+/// defaults, version 0, until its first `tenant.settings_changed`); a malformed id is 404.
+async fn get_tenant_policy(
+    pool: web::Data<DbPool>,
+    tenant_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = tenant_id.into_inner();
+    let mut connection = pool.get().await.context("no database connection")?;
+    let version = policy::stored_version(&mut connection, tenant_id)
+        .await
+        .context("failed to read a tenant policy version")?
+        .unwrap_or(0);
+    let tenant_policy = policy::policy_of(&mut connection, tenant_id)
+        .await
+        .context("failed to read a tenant policy")?;
+    Ok(HttpResponse::Ok().json(PolicyResponse {
+        tenant_id,
+        version,
+        window_start_minute: tenant_policy.window.start_minute(),
+        window_end_minute: tenant_policy.window.end_minute(),
+        voice_max_retries: tenant_policy.voice_retry.max_retries,
+        voice_retry_interval_seconds: tenant_policy.voice_retry.interval.as_secs(),
+        voice_retry_on: tenant_policy
+            .voice_retry
+            .retry_on
+            .iter()
+            .map(|outcome| outcome.as_str())
+            .collect(),
     }))
 }

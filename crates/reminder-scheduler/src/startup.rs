@@ -11,7 +11,9 @@ use attend_runtime::{Infra, Runner};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::consume::{self, AppointmentEventsHandler, ReminderOutcomesHandler};
+use crate::consume::{
+    self, AppointmentEventsHandler, ReminderOutcomesHandler, TenantSettingsHandler,
+};
 use crate::db::MIGRATIONS;
 use crate::dispatcher::Dispatcher;
 use crate::routes;
@@ -42,7 +44,11 @@ impl Application {
         );
         let reminder_outcomes = infra.consumer(
             consume::reminder_outcomes_spec(),
-            Arc::new(ReminderOutcomesHandler),
+            Arc::new(ReminderOutcomesHandler::new(dispatcher_wake.clone())),
+        );
+        let tenant_settings = infra.consumer(
+            consume::tenant_settings_spec(),
+            Arc::new(TenantSettingsHandler),
         );
         // Declared before serving, so events published from now on are kept for us.
         appointment_events
@@ -53,6 +59,10 @@ impl Application {
             .declare()
             .await
             .context("failed to declare the reminder outcomes queue")?;
+        tenant_settings
+            .declare()
+            .await
+            .context("failed to declare the tenant settings queue")?;
 
         let listener = bind(&config.common.http_host, config.common.http_port)?;
         let port = listener
@@ -79,6 +89,9 @@ impl Application {
         });
         runner.spawn("reminder-outcomes-consumer", |cancel| {
             reminder_outcomes.run(cancel)
+        });
+        runner.spawn("tenant-settings-consumer", |cancel| {
+            tenant_settings.run(cancel)
         });
         runner.spawn("dispatcher", |cancel| dispatcher.run(cancel));
         runner.server(server);

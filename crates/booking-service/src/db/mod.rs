@@ -2,6 +2,8 @@
 
 pub mod appointments;
 pub mod catalog;
+pub mod reminder_outcomes;
 pub mod scheduling;
 pub mod schema;
+pub mod tenant_settings;
 pub mod tenants;

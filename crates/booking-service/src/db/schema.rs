@@ -24,6 +24,7 @@ diesel::table! {
         outcome_detail -> Nullable<Text>,
         outcome_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        outcome_attempt -> Nullable<Int4>,
     }
 }
 
@@ -217,6 +218,23 @@ diesel::joinable!(products -> appointment_types (appointment_type_id));
 diesel::joinable!(schedule_exceptions -> agents (agent_id));
 diesel::joinable!(working_hours -> agents (agent_id));
 
+diesel::table! {
+    tenant_settings (tenant_id) {
+        tenant_id -> Uuid,
+        version -> Int8,
+        calling_window_start_minute -> Int4,
+        calling_window_end_minute -> Int4,
+        voice_max_retries -> Int4,
+        voice_retry_interval_minutes -> Int4,
+        voice_retry_on -> Array<Text>,
+        callback_number -> Nullable<Text>,
+        voice_templates -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(tenant_settings -> tenants (tenant_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_appointment_types,
     agents,
@@ -231,6 +249,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     products,
     schedule_exceptions,
+    tenant_settings,
     tenants,
     working_hours,
 );

@@ -4,6 +4,7 @@ pub mod appointment;
 pub mod catalog;
 pub mod names;
 pub mod phone;
+pub mod reminder_settings;
 pub mod slot_id;
 pub mod slots;
 pub mod validation;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod appointments;
 pub mod bookings;
 pub mod catalog;
+pub mod settings;
 pub mod voicebot;
 
 use actix_web::web;
@@ -30,6 +31,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route(
             "/v1/appointments/{id}/cancel",
             web::post().to(appointments::cancel_appointment),
+        )
+        .service(
+            web::resource("/v1/settings/reminders")
+                .route(web::get().to(settings::get_reminder_settings))
+                .route(web::put().to(settings::replace_reminder_settings)),
         )
         .route("/voicebot/webhook", web::post().to(voicebot::webhook));
 }

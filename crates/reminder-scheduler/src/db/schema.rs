@@ -38,5 +38,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_policies (tenant_id) {
+        tenant_id -> Uuid,
+        version -> Int8,
+        window_start_minute -> Int4,
+        window_end_minute -> Int4,
+        voice_max_retries -> Int4,
+        voice_retry_interval_seconds -> Int4,
+        voice_retry_on -> Array<Text>,
+        changed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(reminder_jobs -> appointments (appointment_id));
-diesel::allow_tables_to_appear_in_same_query!(appointments, reminder_jobs);
+diesel::allow_tables_to_appear_in_same_query!(appointments, reminder_jobs, tenant_policies);

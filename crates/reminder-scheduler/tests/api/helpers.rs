@@ -12,7 +12,8 @@ use attend_runtime::amqp::{Broker, OutgoingEvent, PublishOutcome, Publisher};
 use attend_runtime::db::DbPool;
 use attend_runtime::{Env, Secret};
 use attend_test_support::{TestEnv, wait_until};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
+use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
@@ -404,16 +405,25 @@ pub struct Appointment {
     pub tenant_id: Uuid,
     /// When it starts.
     pub start: DateTime<Utc>,
+    /// The recipient's zone.
+    pub time_zone: Tz,
 }
 
 impl Appointment {
-    /// Returns a new appointment of a new tenant starting at `start`.
+    /// Returns a new appointment of a new tenant starting at `start`, for a recipient in whose
+    /// zone it is now early afternoon, inside the default calling window whenever tests run.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
         Self {
             appointment_id: Uuid::now_v7(),
             tenant_id: Uuid::now_v7(),
             start,
+            time_zone: zone_where_local_hour_is(13),
         }
+    }
+
+    /// Returns the appointment with its recipient in `time_zone`.
+    pub fn in_zone(self, time_zone: Tz) -> Self {
+        Self { time_zone, ..self }
     }
 
     /// Returns the details every appointment event repeats.
@@ -426,7 +436,7 @@ impl Appointment {
                 name: "Ada Lovelace".to_owned(),
                 phone_e164: "+15550100001".to_owned(),
                 locale: "en-GB".to_owned(),
-                time_zone: "Europe/London".to_owned(),
+                time_zone: self.time_zone.name().to_owned(),
             }),
             start: Some(to_timestamp(self.start)),
             end: Some(to_timestamp(self.start + chrono::Duration::minutes(30))),
@@ -477,5 +487,152 @@ pub fn plan(reminder_id: Uuid, channel: v1::Channel, due_at: DateTime<Utc>) -> v
         reminder_id: reminder_id.to_string(),
         channel: channel.into(),
         due_at: Some(to_timestamp(due_at)),
+    }
+}
+
+/// Returns a fixed-offset zone (`Etc/GMT±n`) in which the local hour is now `hour`, so tests
+/// can put a recipient inside or outside the calling window whatever the time of day.
+pub fn zone_where_local_hour_is(hour: i32) -> Tz {
+    let utc_hour = i32::try_from(Utc::now().hour()).unwrap_or(0);
+    // Etc zones exist from UTC-12 to UTC+14; wrap the offset into that range.
+    let mut offset = (hour - utc_hour).rem_euclid(24);
+    if offset > 14 {
+        offset -= 24;
+    }
+    // The POSIX-style names invert the sign: Etc/GMT-3 is UTC+3.
+    let name = match offset {
+        0 => "Etc/UTC".to_owned(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    };
+    name.parse().unwrap_or(Tz::UTC)
+}
+
+/// Returns `tenant.settings_changed` with a calling window in minutes, a voice retry policy
+/// and no templates.
+pub fn settings(
+    tenant_id: Uuid,
+    version: u64,
+    window: (u32, u32),
+    max_retries: u32,
+    interval_seconds: u32,
+    retry_on: &[v1::ReminderOutcomeKind],
+) -> v1::TenantSettingsChanged {
+    v1::TenantSettingsChanged {
+        tenant_id: tenant_id.to_string(),
+        version,
+        calling_window: Some(v1::CallingWindow {
+            start_minute: window.0,
+            end_minute: window.1,
+        }),
+        voice_retry: Some(v1::RetryPolicy {
+            max_retries,
+            interval_seconds,
+            retry_on: retry_on.iter().map(|kind| i32::from(*kind)).collect(),
+        }),
+        voice: None,
+        changed_at: Some(to_timestamp(Utc::now())),
+    }
+}
+
+/// Returns a channel's `reminder.outcome` for attempt `attempt` of a reminder.
+pub fn outcome_of(
+    appointment: &Appointment,
+    reminder_id: Uuid,
+    kind: v1::ReminderOutcomeKind,
+    attempt: u32,
+) -> v1::ReminderOutcome {
+    v1::ReminderOutcome {
+        reminder_id: reminder_id.to_string(),
+        appointment_id: appointment.appointment_id.to_string(),
+        tenant_id: appointment.tenant_id.to_string(),
+        channel: v1::Channel::Voice.into(),
+        outcome: kind.into(),
+        detail: format!("attempt {attempt}"),
+        occurred_at: Some(to_timestamp(now())),
+        provider_ref: format!("CALL-{attempt}"),
+        attempt,
+    }
+}
+
+/// The `<prefix>test.outcomes` queue bound to `reminder.outcome`: the scheduler's own EXPIRED
+/// outcomes (and the test's channel outcomes, which tests filter out by kind).
+pub struct OutcomeObserver {
+    channel: lapin::Channel,
+    queue: String,
+    received: Mutex<Vec<v1::ReminderOutcome>>,
+}
+
+impl OutcomeObserver {
+    /// Declares the queue on the test's broker prefix.
+    pub async fn declare(app: &TestApp) -> anyhow::Result<Self> {
+        let channel = app.broker.channel().await?;
+        let queue = app.broker.name("test.outcomes");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("failed to declare the outcome observer queue")?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                app.broker.events_exchange().as_str().into(),
+                "reminder.outcome".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .context("failed to bind the outcome observer queue")?;
+        Ok(Self {
+            channel,
+            queue,
+            received: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Takes every waiting message and returns every outcome received so far.
+    pub async fn drain(&self) -> anyhow::Result<Vec<v1::ReminderOutcome>> {
+        loop {
+            let message = self
+                .channel
+                .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .context("basic.get on the outcome observer queue failed")?;
+            let Some(message) = message else { break };
+            let outcome = v1::ReminderOutcome::decode(message.delivery.data.as_slice())
+                .context("undecodable reminder.outcome")?;
+            self.lock().push(outcome);
+        }
+        Ok(self.lock().clone())
+    }
+
+    /// Waits until an outcome `kind` for `reminder_id` arrived, and returns it.
+    pub async fn wait_for(
+        &self,
+        reminder_id: Uuid,
+        kind: v1::ReminderOutcomeKind,
+    ) -> anyhow::Result<v1::ReminderOutcome> {
+        let id = reminder_id.to_string();
+        wait_until(
+            PATIENCE,
+            &format!("reminder.outcome {kind:?} for {reminder_id}"),
+            || async {
+                self.drain()
+                    .await
+                    .ok()?
+                    .into_iter()
+                    .find(|outcome| outcome.reminder_id == id && outcome.outcome() == kind)
+            },
+        )
+        .await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<v1::ReminderOutcome>> {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -6,3 +6,4 @@ mod helpers;
 mod lifecycle;
 mod operator_api;
 mod outcomes;
+mod policy;

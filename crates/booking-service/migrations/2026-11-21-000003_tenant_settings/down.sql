@@ -1,0 +1,2 @@
+ALTER TABLE appointment_reminders DROP COLUMN outcome_attempt;
+DROP TABLE tenant_settings;
