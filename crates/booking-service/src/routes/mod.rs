@@ -4,11 +4,12 @@ pub mod admin;
 pub mod appointments;
 pub mod bookings;
 pub mod catalog;
+pub mod reminder_calls;
 pub mod voicebot;
 
 use actix_web::web;
 
-/// Registers every route of the native API.
+/// Registers every route of the native API and of the dialects.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/v1/admin/tenants", web::post().to(admin::create_tenant))
@@ -31,5 +32,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/appointments/{id}/cancel",
             web::post().to(appointments::cancel_appointment),
         )
-        .route("/voicebot/webhook", web::post().to(voicebot::webhook));
+        .route("/voicebot/webhook", web::post().to(voicebot::webhook))
+        .configure(reminder_calls::configure);
 }

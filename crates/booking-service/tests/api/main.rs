@@ -11,6 +11,7 @@ mod admin;
 mod appointments;
 mod catalog;
 mod helpers;
+mod reminder_calls;
 mod reminder_events;
 mod reminders_follow;
 mod seed;
