@@ -40,6 +40,9 @@ impl EventHandler for ReminderEventsHandler {
                 }
                 v1::ReminderOutcome::TYPE => {
                     let outcome: v1::ReminderOutcome = event.decode()?;
+                    if crate::reminder_calls::apply_outcome(connection, &outcome).await? {
+                        return Ok(());
+                    }
                     apply_outcome(connection, &outcome).await
                 }
                 other => Err(HandlerError::permanent(format!(

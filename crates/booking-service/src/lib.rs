@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod reminder_calls;
 pub mod routes;
 pub mod startup;
 

@@ -2,6 +2,7 @@
 
 pub mod appointments;
 pub mod catalog;
+pub mod reminder_calls;
 pub mod reminder_outcomes;
 pub mod scheduling;
 pub mod schema;

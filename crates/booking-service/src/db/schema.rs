@@ -205,8 +205,26 @@ diesel::joinable!(appointments -> appointment_types (appointment_type_id));
 diesel::joinable!(appointments -> customers (customer_id));
 diesel::joinable!(appointments -> entities (entity_id));
 diesel::joinable!(appointments -> products (product_id));
+diesel::table! {
+    reminder_calls (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        phone_e164 -> Text,
+        name -> Text,
+        date_text -> Text,
+        time_text -> Text,
+        status -> Text,
+        reminder_id -> Uuid,
+        call_uuid -> Nullable<Text>,
+        created_at -> Timestamptz,
+        called_at -> Nullable<Timestamptz>,
+        outcome_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(appointments -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
+diesel::joinable!(reminder_calls -> tenants (tenant_id));
 
 diesel::joinable!(agent_appointment_types -> agents (agent_id));
 diesel::joinable!(agent_appointment_types -> appointment_types (appointment_type_id));
@@ -248,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     entity_sip_ids,
     idempotency_keys,
     products,
+    reminder_calls,
     schedule_exceptions,
     tenant_settings,
     tenants,

@@ -4,12 +4,13 @@ pub mod admin;
 pub mod appointments;
 pub mod bookings;
 pub mod catalog;
+pub mod reminder_calls;
 pub mod settings;
 pub mod voicebot;
 
 use actix_web::web;
 
-/// Registers every route of the native API.
+/// Registers every route of the native API and of the dialects.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/v1/admin/tenants", web::post().to(admin::create_tenant))
@@ -37,5 +38,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::get().to(settings::get_reminder_settings))
                 .route(web::put().to(settings::replace_reminder_settings)),
         )
-        .route("/voicebot/webhook", web::post().to(voicebot::webhook));
+        .route("/voicebot/webhook", web::post().to(voicebot::webhook))
+        .configure(reminder_calls::configure);
 }

@@ -12,6 +12,7 @@ mod appointments;
 mod catalog;
 mod helpers;
 mod reminder_attempts;
+mod reminder_calls;
 mod reminder_events;
 mod reminders_follow;
 mod seed;

@@ -1,0 +1,240 @@
+//! End to end, every binary as a real process on real Postgres and RabbitMQ, through the
+//! `/appointments` dialect (reference/carriers.md §3.1): a client of the voice reminder
+//! example posts its documented request, booking-service hands the call to the gateway at
+//! once (`reminder.due.voice` with `spoken_when`), the carrier simulator answers and presses
+//! 1, and `GET /appointments/{id}` reads "confirmed".
+//!
+//! The binaries come from the same target directory as this test (`scripts/test` builds them
+//! first with `cargo build --workspace --bins`). The process helpers repeat those of
+//! `reminder_call.rs`: each test file is its own crate.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_test_support::{TestEnv, wait_until};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// One running binary, its port and its log file.
+struct Service {
+    name: &'static str,
+    port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    // target/<profile>/deps/<this test> → target/<profile>/<name>
+    let test_binary = std::env::current_exe()?;
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("unexpected test binary location")?;
+    let path = profile_dir.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn start(
+    name: &'static str,
+    port: u16,
+    env: &[(String, String)],
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Service> {
+    let log = log_dir.join(format!("{name}.log"));
+    let log_file = std::fs::File::create(&log)?;
+    let child = Command::new(binary(name)?)
+        .envs(env.iter().cloned())
+        .env("HTTP_PORT", port.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("failed to start {name}"))?;
+    Ok(Service {
+        name,
+        port,
+        child,
+        log,
+    })
+}
+
+async fn wait_ready(client: &reqwest::Client, service: &Service) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/readyz", service.port);
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{} to be ready", service.name),
+        || async {
+            let response = client.get(&url).send().await.ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await
+    .with_context(|| std::fs::read_to_string(&service.log).unwrap_or_default())
+}
+
+/// Stops a service with SIGTERM and expects a clean exit: graceful shutdown, for real.
+async fn terminate(mut service: Service) -> anyhow::Result<()> {
+    let pid = service.child.id().context("already exited")?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -TERM failed");
+    let exit = tokio::time::timeout(Duration::from_secs(20), service.child.wait())
+        .await
+        .with_context(|| format!("{} did not stop within 20 s of SIGTERM", service.name))??;
+    anyhow::ensure!(
+        exit.success(),
+        "{} exited with {exit} after SIGTERM:\n{}",
+        service.name,
+        std::fs::read_to_string(&service.log).unwrap_or_default()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dialect_reminder_call_ends_confirmed_after_the_callee_presses_1() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let log_dir = std::env::temp_dir().join(format!("attend-e2e-dialect-{}", env.database_name));
+    std::fs::create_dir_all(&log_dir)?;
+
+    let [sim_port, booking_port, scheduler_port, voice_port, sms_port] = [
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+    ];
+    let mut shared = env.service_env();
+    shared.retain(|(name, _)| name != "HTTP_PORT");
+    shared.extend([
+        ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+        (
+            "PUBLIC_URL".to_owned(),
+            format!("http://127.0.0.1:{voice_port}"),
+        ),
+        (
+            "VOBIZ_API_URL".to_owned(),
+            format!("http://127.0.0.1:{sim_port}/api/v1"),
+        ),
+        ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
+    ]);
+
+    let services = vec![
+        start("carrier-sim", sim_port, &shared, &log_dir).await?,
+        start("booking-service", booking_port, &shared, &log_dir).await?,
+        start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
+        start("voice-gateway", voice_port, &shared, &log_dir).await?,
+        start("sms-service", sms_port, &shared, &log_dir).await?,
+    ];
+    let client = reqwest::Client::new();
+    for service in &services {
+        wait_ready(&client, service).await?;
+    }
+    let all_logs = || {
+        services
+            .iter()
+            .map(|service| {
+                format!(
+                    "--- {}\n{}",
+                    service.name,
+                    std::fs::read_to_string(&service.log).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let booking = format!("http://127.0.0.1:{booking_port}");
+    let tenant: Value = client
+        .post(format!("{booking}/v1/admin/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": "Acme Clinic" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let api_key = tenant["api_key"].as_str().context("no api key")?.to_owned();
+
+    // The document's request; the number ends in 1, so the simulator presses 1.
+    let phone = "+12015550101";
+    let created = client
+        .post(format!("{booking}/appointments"))
+        .bearer_auth(&api_key)
+        .json(&json!({ "phone": phone, "name": "John", "date": "Apr 5", "time": "3 PM" }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status() == 201,
+        "POST /appointments failed: {}",
+        created.text().await?
+    );
+    let created: Value = created.json().await?;
+    anyhow::ensure!(created["status"] == "calling", "{created}");
+    let appointment_url = format!(
+        "{booking}/appointments/{}",
+        created["id"].as_str().context("no id")?
+    );
+
+    let confirmed = wait_until(
+        Duration::from_secs(30),
+        "the appointment to be confirmed",
+        || async {
+            let body: Value = client
+                .get(&appointment_url)
+                .bearer_auth(&api_key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (body["status"] == "confirmed").then_some(body)
+        },
+    )
+    .await
+    .with_context(all_logs)?;
+    assert!(confirmed["outcome_at"].is_string(), "{confirmed}");
+
+    // Exactly one call reached the carrier, it spoke the free-text date and time, and the
+    // appointment names its CallUUID.
+    let calls: Value = client
+        .get(format!(
+            "http://127.0.0.1:{sim_port}/sim/calls?to={}",
+            phone.replace('+', "%2B")
+        ))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let calls = calls.as_array().context("calls is not an array")?;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(confirmed["call_uuid"], calls[0]["call_uuid"]);
+    let spoken = calls[0]["spoken"].to_string();
+    assert!(
+        spoken.contains("Apr 5") && spoken.contains("3 PM"),
+        "the call did not speak the date and time: {spoken}"
+    );
+
+    for service in services {
+        terminate(service).await?;
+    }
+    env.cleanup().await?;
+    let _ = std::fs::remove_dir_all(&log_dir);
+    Ok(())
+}
