@@ -68,8 +68,8 @@ pub struct Stamp {
     bookings: u64,
 }
 
-/// Active bookings of some agents between two instants: `(agent, start, end)`.
-pub type BusyIntervals = Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>;
+/// Active bookings of some agents between two instants, by agent, each list sorted by start.
+pub type BusyIntervals = HashMap<Uuid, Vec<(DateTime<Utc>, DateTime<Utc>)>>;
 
 /// The agents and window of a busy-time read, per tenant.
 type BusyKey = (Uuid, Vec<Uuid>, DateTime<Utc>, DateTime<Utc>);
@@ -201,11 +201,10 @@ mod calendar_tests {
 
     fn intervals(agent_id: Uuid) -> Arc<BusyIntervals> {
         let start = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
-        Arc::new(vec![(
+        Arc::new(HashMap::from([(
             agent_id,
-            start,
-            start + chrono::Duration::minutes(30),
-        )])
+            vec![(start, start + chrono::Duration::minutes(30))],
+        )]))
     }
 
     #[test]

@@ -153,16 +153,24 @@ pub async fn cached_busy(
     until: DateTime<Utc>,
     cache: Option<&CalendarCache>,
 ) -> Result<Arc<BusyIntervals>, BookingError> {
+    let read = async |connection: &mut AsyncPgConnection| -> Result<BusyIntervals, BookingError> {
+        let mut by_agent = BusyIntervals::new();
+        for (agent_id, start, end) in scheduling::busy(connection, agent_ids, from, until).await? {
+            by_agent.entry(agent_id).or_default().push((start, end));
+        }
+        for intervals in by_agent.values_mut() {
+            intervals.sort_unstable();
+        }
+        Ok(by_agent)
+    };
     let Some(cache) = cache else {
-        return Ok(Arc::new(
-            scheduling::busy(connection, agent_ids, from, until).await?,
-        ));
+        return Ok(Arc::new(read(connection).await?));
     };
     if let Some(intervals) = cache.busy(tenant_id, agent_ids, from, until) {
         return Ok(intervals);
     }
     let stamp = cache.stamp(tenant_id);
-    let intervals = Arc::new(scheduling::busy(connection, agent_ids, from, until).await?);
+    let intervals = Arc::new(read(connection).await?);
     cache.remember_busy(
         tenant_id,
         agent_ids,
@@ -212,15 +220,6 @@ pub async fn find_slots(
     }
 
     let duration = Duration::minutes(i64::from(context.product.duration_minutes));
-    let mut calendars: HashMap<Uuid, AgentCalendar> = agent_ids
-        .iter()
-        .filter_map(|agent_id| {
-            schedule
-                .calendars
-                .get(agent_id)
-                .map(|calendar| (*agent_id, calendar.clone()))
-        })
-        .collect();
     // Read from the window's start rather than from now, so that repeated searches of one
     // window share a cache entry; bookings already past cost nothing.
     let busy = cached_busy(
@@ -232,11 +231,6 @@ pub async fn find_slots(
         cache,
     )
     .await?;
-    for (agent_id, start, end) in busy.iter() {
-        if let Some(calendar) = calendars.get_mut(agent_id) {
-            calendar.busy.push((*start, *end));
-        }
-    }
     let search = SlotSearch {
         zone,
         from,
@@ -249,10 +243,11 @@ pub async fn find_slots(
     // hears each time once however many agents are free then.
     let mut by_start: BTreeMap<DateTime<Utc>, OfferedSlot> = BTreeMap::new();
     for agent_id in &agent_ids {
-        let Some(calendar) = calendars.get(agent_id) else {
+        let Some(calendar) = schedule.calendars.get(agent_id) else {
             continue;
         };
-        for start in slots::free_starts(calendar, &search) {
+        let agent_busy = busy.get(agent_id).map_or(&[][..], Vec::as_slice);
+        for start in slots::free_starts_around(calendar, agent_busy, &search) {
             let holder = match query.agent_id {
                 Some(agent_id) => SlotHolder::Agent(agent_id),
                 None => SlotHolder::AnyAgentOf(type_id),

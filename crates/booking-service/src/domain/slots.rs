@@ -193,11 +193,22 @@ pub fn working_instants(
 /// Returns every start in `search` at which the agent is working for the whole duration and
 /// no booking overlaps, earliest first.
 pub fn free_starts(calendar: &AgentCalendar, search: &SlotSearch) -> Vec<DateTime<Utc>> {
+    let mut busy = calendar.busy.clone();
+    busy.sort_unstable();
+    free_starts_around(calendar, &busy, search)
+}
+
+/// Like [`free_starts`], with the bookings given apart from the calendar (its `busy` is
+/// ignored), already sorted by start: a search reuses cached hours and bookings without
+/// copying either.
+pub fn free_starts_around(
+    calendar: &AgentCalendar,
+    busy: &[(DateTime<Utc>, DateTime<Utc>)],
+    search: &SlotSearch,
+) -> Vec<DateTime<Utc>> {
     if search.duration <= Duration::zero() || search.step <= Duration::zero() {
         return Vec::new();
     }
-    let mut busy = calendar.busy.clone();
-    busy.sort();
     let earliest = search.from.max(search.now);
     let mut starts = Vec::new();
     for (span_start, span_end) in working_instants(calendar, search.zone, search.from, search.until)
