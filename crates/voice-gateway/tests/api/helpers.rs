@@ -368,7 +368,7 @@ impl TestApp {
                 && calls.iter().all(|call| {
                     matches!(
                         call["status"].as_str(),
-                        Some("completed" | "no-answer" | "failed")
+                        Some("completed" | "no-answer" | "busy" | "failed")
                     ) && call["exchanges"].as_array().is_some_and(|exchanges| {
                         exchanges
                             .iter()
