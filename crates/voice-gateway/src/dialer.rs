@@ -270,7 +270,8 @@ async fn apply_answer(
     Ok(())
 }
 
-/// Checks the claimed attempts against their tenant's calling window in the recipient's zone
+/// Drops claimed attempts whose number opted out meanwhile, and checks the rest against their
+/// tenant's calling window in the recipient's zone
 /// (defense in depth: the scheduler checks too). One outside it goes back to `queued` until
 /// the next opening, unless its appointment starts before that opening: then it is settled
 /// `expired`. Returns the attempts to dial now, or `None` when nothing was claimed.
@@ -284,6 +285,21 @@ async fn hold_outside_window(
     let now = Utc::now();
     let mut to_dial = Vec::with_capacity(claimed.len());
     for attempt in claimed {
+        // Queued before the number pressed 8 on another call: not called either.
+        if attempts::is_opted_out(connection, attempt.tenant_id, &attempt.to_number).await? {
+            let detail = "recipient opted out of reminder calls earlier";
+            attempts::set_status(
+                connection,
+                attempt.id,
+                AttemptStatus::Dropped,
+                now,
+                Some(detail),
+            )
+            .await?;
+            attempts::settle(connection, &attempt, Outcome::OptedOut, detail, None).await?;
+            tracing::info!(attempt_id = %attempt.id, "recipient opted out, not calling");
+            continue;
+        }
         let window = settings::load(connection, attempt.tenant_id).await?.window;
         let Some(opening) = window.next_opening(now, &attempt.time_zone) else {
             to_dial.push(attempt);

@@ -262,3 +262,41 @@ async fn a_429_then_a_5xx_that_fired_the_call_are_handled_through_the_sim() -> a
     app.assert_no_more_outcomes().await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn an_attempt_queued_before_an_opt_out_is_not_called() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let to = number_ending('8');
+    // The later appointment's reminder waits for the window (the recipient is asleep in
+    // another zone); meanwhile the callee presses 8 on the first call.
+    let first = reminder_for(&to);
+    let mut waiting = reminder_for(&to);
+    waiting.tenant_id = first.tenant_id.clone();
+    if let Some(recipient) = waiting.recipient.as_mut() {
+        recipient.time_zone = night_zone();
+    }
+    app.publish_reminder(&waiting, Uuid::now_v7()).await?;
+    let queued = app.wait_for_status(&waiting, "queued").await?;
+    app.script_callee(&to, json!({"digits": ["8"]})).await?;
+    app.publish_reminder(&first, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&first).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::OptedOut);
+
+    // Make the waiting attempt due now: the dialer drops it without calling.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use voice_gateway::db::schema::call_attempts;
+        let mut connection = app.db().await?;
+        diesel::update(call_attempts::table.find(queued.id))
+            .set(call_attempts::next_attempt_at.eq(Utc::now()))
+            .execute(&mut connection)
+            .await?;
+    }
+    let outcome = app.next_outcome(&waiting).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::OptedOut);
+    assert_eq!(app.wait_for_status(&waiting, "dropped").await?.tries, 0);
+    assert_eq!(app.finished_sim_calls_to(&to).await?.len(), 1);
+    app.assert_no_more_outcomes().await?;
+    app.stop().await
+}
