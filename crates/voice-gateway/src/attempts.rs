@@ -467,6 +467,26 @@ pub async fn requeue_uncounted(
     Ok(())
 }
 
+/// Marks the locked attempt `id`, just claimed, `dropped` (never placed on purpose) without
+/// counting the claim as a try.
+pub async fn drop_claimed(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    detail: &str,
+) -> QueryResult<()> {
+    diesel::update(call_attempts::table.find(id))
+        .set((
+            call_attempts::status.eq(AttemptStatus::Dropped.as_str()),
+            call_attempts::tries.eq(call_attempts::tries - 1),
+            call_attempts::next_attempt_at.eq(diesel::dsl::now),
+            call_attempts::last_error.eq(detail),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Records the carrier's CallUUID on the locked attempt `id` unless one is known already.
 pub async fn record_call_uuid(
     connection: &mut AsyncPgConnection,

@@ -288,14 +288,7 @@ async fn hold_outside_window(
         // Queued before the number pressed 8 on another call: not called either.
         if attempts::is_opted_out(connection, attempt.tenant_id, &attempt.to_number).await? {
             let detail = "recipient opted out of reminder calls earlier";
-            attempts::set_status(
-                connection,
-                attempt.id,
-                AttemptStatus::Dropped,
-                now,
-                Some(detail),
-            )
-            .await?;
+            attempts::drop_claimed(connection, attempt.id, detail).await?;
             attempts::settle(connection, &attempt, Outcome::OptedOut, detail, None).await?;
             tracing::info!(attempt_id = %attempt.id, "recipient opted out, not calling");
             continue;
@@ -309,14 +302,8 @@ async fn hold_outside_window(
             .appointment_start
             .is_some_and(|start| start <= opening)
         {
-            attempts::set_status(
-                connection,
-                attempt.id,
-                AttemptStatus::Dropped,
-                now,
-                Some("outside the calling window until the appointment"),
-            )
-            .await?;
+            let detail = "outside the calling window until the appointment";
+            attempts::drop_claimed(connection, attempt.id, detail).await?;
             attempts::settle(
                 connection,
                 &attempt,
