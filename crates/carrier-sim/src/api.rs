@@ -81,6 +81,8 @@ struct MakeCallRequest {
     caller_name: Option<String>,
     time_limit: Option<serde_json::Value>,
     machine_detection: Option<serde_json::Value>,
+    machine_detection_url: Option<String>,
+    machine_detection_method: Option<String>,
 }
 
 async fn make_call(
@@ -112,9 +114,37 @@ async fn make_call(
         serde_json::Value::String(text) => text,
         other => other.to_string(),
     });
+    let machine_detection_url = optional_url("machine_detection_url", body.machine_detection_url)?;
+    let machine_detection_method =
+        method_field("machine_detection_method", body.machine_detection_method)?;
+    let detect_machine = match machine_detection.as_deref().map(str::trim) {
+        None | Some("" | "false") => None,
+        Some("true") => Some(call::MachineDetection::Continue),
+        Some("hangup") => Some(call::MachineDetection::Hangup),
+        Some(_) => {
+            return Err(MakeCallError::InvalidField {
+                field: "machine_detection",
+                reason: "must be true or hangup".to_owned(),
+            });
+        }
+    };
 
     let call_uuid = Uuid::new_v4();
     let (script, script_source) = state.scripts.script_for(&to);
+    let fault = script
+        .api_fault
+        .filter(|fault| state.scripts.take_fault(&to, fault));
+    if let Some(fault) = fault {
+        if fault.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(fault.delay_ms)).await;
+        }
+        if let Some(status) = fault.status
+            && !fault.fire_anyway
+        {
+            tracing::info!(to = %crate::mask_number(&to), status, "injected make-call fault, no call");
+            return Ok(fault_response(status));
+        }
+    }
     state.calls.insert(CallRecord {
         call_uuid,
         from: from.clone(),
@@ -164,6 +194,9 @@ async fn make_call(
         hangup_method,
         ring_url,
         ring_method,
+        machine_detection: detect_machine,
+        machine_detection_url,
+        machine_detection_method,
     };
     // The call runs on the application's runtime, not on this actix worker, so it outlives the
     // request and is tracked for a graceful shutdown.
@@ -172,11 +205,24 @@ async fn make_call(
         .tasks
         .spawn_on(call::act_out(call_state, setup, script), &state.runtime);
 
+    if let Some(status) = fault.and_then(|fault| fault.status) {
+        tracing::info!(call_uuid = %call_uuid, status, "injected make-call fault, call fired anyway");
+        return Ok(fault_response(status));
+    }
     Ok(HttpResponse::Created().json(serde_json::json!({
         "api_id": Uuid::new_v4(),
         "message": "call fired",
         "request_uuid": call_uuid,
     })))
+}
+
+/// The answer of an injected make-call fault, in the API's error shape.
+fn fault_response(status: u16) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).json(serde_json::json!({
+        "api_id": Uuid::new_v4(),
+        "error": "injected fault",
+    }))
 }
 
 fn authenticate(

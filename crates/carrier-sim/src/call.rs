@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::SimState;
 use crate::inspect::{CallStatus, Exchange, GatherRecord, SpokenText};
-use crate::script::{CalleeScript, NoInputMode};
+use crate::script::{CalleeScript, Line, NoInputMode};
 use crate::webhook::{HttpMethod, WebhookResponse};
 use crate::xml::{self, Document, Gather, Verb};
 
@@ -39,6 +39,18 @@ pub(crate) struct CallSetup {
     pub hangup_method: HttpMethod,
     pub ring_url: Option<Url>,
     pub ring_method: HttpMethod,
+    pub machine_detection: Option<MachineDetection>,
+    pub machine_detection_url: Option<Url>,
+    pub machine_detection_method: HttpMethod,
+}
+
+/// What the make-call request asked the carrier to do when a machine answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MachineDetection {
+    /// `machine_detection=true`: report it (`Machine=true`) and run the application anyway.
+    Continue,
+    /// `machine_detection=hangup`: hang up at once.
+    Hangup,
 }
 
 /// How and why a call ended: what the hangup callback reports.
@@ -96,6 +108,55 @@ impl Ending {
         }
     }
 
+    /// The line was busy. 3010 is the code third-party code maps to busy (carriers.md 2.4,
+    /// marked [verify]).
+    fn busy() -> Self {
+        Self {
+            status: CallStatus::Busy,
+            cause: "USER_BUSY",
+            code: 3010,
+            name: "Busy Line",
+            source: "Callee",
+            error: None,
+        }
+    }
+
+    /// The call could not be connected (catalog code 2000, invalid destination).
+    fn unreachable() -> Self {
+        Self {
+            status: CallStatus::Failed,
+            cause: "UNALLOCATED_NUMBER",
+            code: 2000,
+            name: "Invalid Destination",
+            source: "Carrier",
+            error: None,
+        }
+    }
+
+    /// The callee hung up while the application was still talking.
+    fn callee_hangup() -> Self {
+        Self {
+            status: CallStatus::Completed,
+            cause: "NORMAL_CLEARING",
+            code: 4000,
+            name: "Normal Hangup",
+            source: "Callee",
+            error: None,
+        }
+    }
+
+    /// `machine_detection=hangup` and a machine answered.
+    fn machine_hangup() -> Self {
+        Self {
+            status: CallStatus::Completed,
+            cause: "MACHINE_DETECTED",
+            code: 4000,
+            name: "Normal Hangup",
+            source: "Vobiz",
+            error: None,
+        }
+    }
+
     /// The application failed the call (webhook error, bad XML, loop). The cause names are the
     /// sim's own; the code is the catalog's 0 "Unknown".
     fn application_error(cause: &'static str, error: String) -> Self {
@@ -129,6 +190,7 @@ enum Step {
 }
 
 /// A request whose answer may be the next document.
+#[derive(Clone)]
 struct DocumentRequest {
     url: Url,
     method: HttpMethod,
@@ -136,6 +198,8 @@ struct DocumentRequest {
     event: Option<&'static str>,
     /// `Digits` for a Gather action (sent with `InputType=dtmf`).
     digits: Option<String>,
+    /// Extra parameters (`Machine=true` on the answer request of a detected machine).
+    extra: Vec<(String, String)>,
 }
 
 /// Acts out one call to its end, unless the sim shuts down first.
@@ -164,11 +228,18 @@ struct ActiveCall {
     pending_digits: VecDeque<String>,
     document_exchanges: u32,
     duration_seconds: u64,
+    speaks_heard: u32,
+    last_action: Option<DocumentRequest>,
 }
 
 impl ActiveCall {
     fn new(state: Arc<SimState>, setup: CallSetup, script: CalleeScript) -> Self {
-        let pending_digits = script.digits.iter().cloned().collect();
+        // A machine never presses keys.
+        let pending_digits = if script.line == Line::Machine {
+            VecDeque::new()
+        } else {
+            script.digits.iter().cloned().collect()
+        };
         Self {
             state,
             setup,
@@ -176,6 +247,8 @@ impl ActiveCall {
             pending_digits,
             document_exchanges: 0,
             duration_seconds: 0,
+            speaks_heard: 0,
+            last_action: None,
         }
     }
 
@@ -191,7 +264,11 @@ impl ActiveCall {
             tokio::time::sleep(Duration::from_millis(self.script.ring_ms)).await;
         }
 
-        let ending = if self.script.answer {
+        let ending = if self.script.line == Line::Busy {
+            Ending::busy()
+        } else if self.script.line == Line::Failed {
+            Ending::unreachable()
+        } else if self.script.answer {
             let call_uuid = self.setup.call_uuid;
             self.state.calls.update(call_uuid, |record| {
                 record.status = CallStatus::InProgress;
@@ -204,16 +281,49 @@ impl ActiveCall {
         };
 
         self.send_hangup(&ending).await;
+        if self.script.late_action_after_hangup
+            && let Some(late) = self.last_action.clone()
+        {
+            // A late, out-of-order webhook: its answer can no longer change the call.
+            let mut params = self.standard_params(CallStatus::InProgress, late.event);
+            if let Some(digits) = late.digits {
+                params.push(("InputType".to_owned(), "dtmf".to_owned()));
+                params.push(("Digits".to_owned(), digits));
+            }
+            let _late_outcome = self
+                .exchange(&late.url, late.method, late.event, params)
+                .await;
+        }
         // The final status is written last, so a test that sees it also sees every exchange.
         self.finish(ending);
     }
 
     async fn follow_application(&mut self) -> Ending {
+        let mut extra = Vec::new();
+        if self.script.line == Line::Machine
+            && let Some(detection) = self.setup.machine_detection
+        {
+            if let Some(url) = self.setup.machine_detection_url.clone() {
+                let mut params =
+                    self.standard_params(CallStatus::InProgress, Some("MachineDetection"));
+                params.push(("Machine".to_owned(), "true".to_owned()));
+                let method = self.setup.machine_detection_method;
+                // Only informs the application; its answer never changes the call.
+                let _detection = self
+                    .exchange(&url, method, Some("MachineDetection"), params)
+                    .await;
+            }
+            if detection == MachineDetection::Hangup {
+                return Ending::machine_hangup();
+            }
+            extra.push(("Machine".to_owned(), "true".to_owned()));
+        }
         let mut next = DocumentRequest {
             url: self.setup.answer_url.clone(),
             method: self.setup.answer_method,
             event: Some("StartApp"),
             digits: None,
+            extra,
         };
         loop {
             let document = match self.fetch_document(next).await {
@@ -232,7 +342,11 @@ impl ActiveCall {
     async fn perform(&mut self, document: Document) -> Step {
         for verb in document.verbs {
             match verb {
-                Verb::Speak(_) | Verb::Play(_) | Verb::Wait(_) => self.hear(&verb),
+                Verb::Speak(_) | Verb::Play(_) | Verb::Wait(_) => {
+                    if self.hear(&verb) {
+                        return Step::End(Ending::callee_hangup());
+                    }
+                }
                 Verb::Unsimulated(name) => {
                     tracing::debug!(call_uuid = %self.setup.call_uuid, element = %name, "skipping unsimulated element");
                     self.state.calls.update(self.setup.call_uuid, |record| {
@@ -247,6 +361,7 @@ impl ActiveCall {
                         method: redirect.method,
                         event: Some("Redirect"),
                         digits: None,
+                        extra: Vec::new(),
                     });
                 }
                 Verb::Gather(gather) => match self.gather(gather).await {
@@ -258,12 +373,13 @@ impl ActiveCall {
         Step::End(Ending::end_of_xml())
     }
 
-    /// Plays a Speak, Play or Wait to the callee.
-    fn hear(&mut self, verb: &Verb) {
+    /// Plays a Speak, Play or Wait to the callee; returns whether the callee hung up during it.
+    fn hear(&mut self, verb: &Verb) -> bool {
         let call_uuid = self.setup.call_uuid;
         match verb {
             Verb::Speak(speak) => {
                 self.duration_seconds += SPEAK_SECONDS;
+                self.speaks_heard += 1;
                 let spoken = SpokenText {
                     text: speak.text.clone(),
                     voice: speak.voice.clone(),
@@ -283,11 +399,16 @@ impl ActiveCall {
             // A Wait is silence; the sim does not spend real or simulated time on it.
             _ => {}
         }
+        self.script
+            .hangup_after_speaks
+            .is_some_and(|limit| matches!(verb, Verb::Speak(_)) && self.speaks_heard >= limit)
     }
 
     async fn gather(&mut self, gather: Gather) -> Step {
         for prompt in &gather.prompts {
-            self.hear(prompt);
+            if self.hear(prompt) {
+                return Step::End(Ending::callee_hangup());
+            }
         }
         self.duration_seconds += GATHER_SECONDS;
 
@@ -321,7 +442,9 @@ impl ActiveCall {
             method: gather.method,
             event: None,
             digits: Some(digits),
+            extra: Vec::new(),
         };
+        self.last_action = Some(request.clone());
         if gather.redirect {
             return Step::Fetch(request);
         }
@@ -401,6 +524,7 @@ impl ActiveCall {
             params.push(("InputType".to_owned(), "dtmf".to_owned()));
             params.push(("Digits".to_owned(), digits));
         }
+        params.extend(request.extra);
         let response = self
             .exchange(&request.url, request.method, request.event, params)
             .await
@@ -491,9 +615,31 @@ impl ActiveCall {
         event: Option<&str>,
         params: Vec<(String, String)>,
     ) -> Result<WebhookResponse, String> {
-        let call_uuid = self.setup.call_uuid;
         let sent_at = Utc::now();
         let outcome = self.state.webhooks.send(url, method, &params).await;
+        if !self.script.duplicate_webhooks {
+            return self.record_exchange(url, method, event, params, outcome, sent_at);
+        }
+        let result = self.record_exchange(url, method, event, params.clone(), outcome, sent_at);
+        // The carrier sends the same request again (new nonce); only the first answer counts,
+        // as when a carrier retries after a slow answer.
+        let resent_at = Utc::now();
+        let duplicate = self.state.webhooks.send(url, method, &params).await;
+        let _duplicate = self.record_exchange(url, method, event, params, duplicate, resent_at);
+        result
+    }
+
+    /// Writes one exchange to the call's record; returns the response or why there was none.
+    fn record_exchange(
+        &self,
+        url: &Url,
+        method: HttpMethod,
+        event: Option<&str>,
+        params: Vec<(String, String)>,
+        outcome: Result<WebhookResponse, crate::webhook::WebhookError>,
+        sent_at: chrono::DateTime<Utc>,
+    ) -> Result<WebhookResponse, String> {
+        let call_uuid = self.setup.call_uuid;
 
         let mut recorded_url = url.clone();
         recorded_url.set_fragment(None);

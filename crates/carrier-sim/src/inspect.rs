@@ -25,6 +25,8 @@ pub enum CallStatus {
     Completed,
     /// Never answered.
     NoAnswer,
+    /// The line was busy.
+    Busy,
     /// Stopped by the sim itself (for example at shutdown).
     Failed,
 }
@@ -37,6 +39,7 @@ impl CallStatus {
             Self::InProgress => "in-progress",
             Self::Completed => "completed",
             Self::NoAnswer => "no-answer",
+            Self::Busy => "busy",
             Self::Failed => "failed",
         }
     }
@@ -122,7 +125,7 @@ pub struct CallRecord {
     pub caller_name: Option<String>,
     /// `time_limit` in seconds, if given (recorded; not enforced yet).
     pub time_limit: Option<u64>,
-    /// `machine_detection`, if given (recorded; not simulated yet).
+    /// `machine_detection`, if given (`true` or `hangup`; acted on for `line: machine`).
     pub machine_detection: Option<String>,
     /// Where the call is in its life.
     pub status: CallStatus,
@@ -163,7 +166,7 @@ impl CallRecord {
     pub fn is_finished(&self) -> bool {
         matches!(
             self.status,
-            CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Failed
+            CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Busy | CallStatus::Failed
         )
     }
 }

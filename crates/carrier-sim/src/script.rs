@@ -23,6 +23,41 @@ pub enum NoInputMode {
     PostEmpty,
 }
 
+/// What is at the other end of the line when the phone rings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Line {
+    /// A person picks up (unless `answer` is false).
+    #[default]
+    Person,
+    /// The line is busy: hangup callback `CallStatus=busy`, `HangupCause=USER_BUSY`.
+    Busy,
+    /// The call cannot be connected: `CallStatus=failed`, `HangupCause=UNALLOCATED_NUMBER`.
+    Failed,
+    /// An answering machine picks up. With `machine_detection` on the make-call request the
+    /// answer request carries `Machine=true` (and `machine_detection_url` is told first);
+    /// without it the machine behaves like a person who never presses anything.
+    Machine,
+}
+
+/// Failure injected into the make-call API answer for calls to one number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFault {
+    /// The status to answer instead of 201 (e.g. 429, 500, 503).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// How long to wait before answering, in milliseconds (a slow carrier).
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Whether the call is fired anyway (a 5xx that hides a placed call, carriers.md 1.6).
+    #[serde(default)]
+    pub fire_anyway: bool,
+    /// How many make-call requests get the fault; `0` means every one.
+    #[serde(default)]
+    pub times: u32,
+}
+
 /// How the callee at one number behaves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +75,23 @@ pub struct CalleeScript {
     /// What happens at a Gather once no entries are left (or at an empty entry).
     #[serde(default)]
     pub no_input: NoInputMode,
+    /// Who picks up.
+    #[serde(default)]
+    pub line: Line,
+    /// The callee hangs up after hearing this many `<Speak>`s (mid-prompt).
+    #[serde(default)]
+    pub hangup_after_speaks: Option<u32>,
+    /// Every answer, action and hangup webhook is sent twice (fresh nonce), the second answer
+    /// ignored: the carrier retrying a request the application already handled.
+    #[serde(default)]
+    pub duplicate_webhooks: bool,
+    /// After the hangup callback, the last Gather action is sent again: a late, out-of-order
+    /// webhook for a call that is over.
+    #[serde(default)]
+    pub late_action_after_hangup: bool,
+    /// A fault in the make-call API answer.
+    #[serde(default)]
+    pub api_fault: Option<ApiFault>,
 }
 
 fn default_answer() -> bool {
@@ -56,8 +108,11 @@ pub enum ScriptError {
         entry: String,
     },
     /// The ring delay is longer than `MAX_RING_MS`.
-    #[error("ring_ms must be at most {MAX_RING_MS}")]
+    #[error("ring_ms and api_fault.delay_ms must be at most {MAX_RING_MS}")]
     RingTooLong,
+    /// An injected API status that is not an error status.
+    #[error("api_fault.status must be from 400 to 599")]
+    InvalidApiStatus,
 }
 
 impl CalleeScript {
@@ -71,6 +126,11 @@ impl CalleeScript {
             digits: digits.iter().map(|digit| (*digit).to_owned()).collect(),
             ring_ms: 0,
             no_input: NoInputMode::Fallthrough,
+            line: Line::Person,
+            hangup_after_speaks: None,
+            duplicate_webhooks: false,
+            late_action_after_hangup: false,
+            api_fault: None,
         };
         match number.trim().chars().last() {
             Some('2') => pressing(&["2"]),
@@ -99,6 +159,17 @@ impl CalleeScript {
         if self.ring_ms > MAX_RING_MS {
             return Err(ScriptError::RingTooLong);
         }
+        if let Some(fault) = &self.api_fault {
+            if fault.delay_ms > MAX_RING_MS {
+                return Err(ScriptError::RingTooLong);
+            }
+            if fault
+                .status
+                .is_some_and(|status| !(400..=599).contains(&status))
+            {
+                return Err(ScriptError::InvalidApiStatus);
+            }
+        }
         Ok(())
     }
 }
@@ -115,6 +186,8 @@ pub fn number_key(number: &str) -> String {
 #[derive(Debug, Default)]
 pub struct ScriptBook {
     overrides: RwLock<HashMap<String, CalleeScript>>,
+    /// Make-call requests that got each number's injected API fault so far.
+    faults_served: RwLock<HashMap<String, u32>>,
 }
 
 impl ScriptBook {
@@ -130,8 +203,26 @@ impl ScriptBook {
         }
     }
 
+    /// Returns whether the next make-call request to `number` gets `fault`, counting it.
+    pub fn take_fault(&self, number: &str, fault: &ApiFault) -> bool {
+        let mut served = self
+            .faults_served
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = served.entry(number_key(number)).or_insert(0);
+        if fault.times != 0 && *count >= fault.times {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
     /// Sets the override for `number`, replacing any earlier one.
     pub fn set(&self, number: &str, script: CalleeScript) {
+        self.faults_served
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&number_key(number));
         let mut overrides = self
             .overrides
             .write()
@@ -310,6 +401,7 @@ mod tests {
             digits: vec!["3".to_owned(), "1".to_owned()],
             ring_ms: 5,
             no_input: NoInputMode::PostEmpty,
+            ..CalleeScript::default_for("1")
         };
         book.set("+15550000001", custom.clone());
         assert_eq!(

@@ -10,8 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::call_flow::Loops;
-use crate::db::schema::{call_attempts, webhook_nonces};
+use crate::db::schema::{call_attempts, opt_outs, webhook_nonces};
 
 /// Where an attempt is in its life. See the README's state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +29,8 @@ pub enum AttemptStatus {
     Completed,
     /// No call was placed, finally.
     Failed,
+    /// Queued, then its appointment was cancelled: never placed, no outcome reported.
+    Dropped,
 }
 
 impl AttemptStatus {
@@ -43,11 +44,13 @@ impl AttemptStatus {
             Self::InProgress => "in_progress",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Dropped => "dropped",
         }
     }
 
     fn parse(value: &str) -> Option<Self> {
         Some(match value {
+            "dropped" => Self::Dropped,
             "queued" => Self::Queued,
             "placing" => Self::Placing,
             "unknown" => Self::Unknown,
@@ -83,6 +86,12 @@ pub enum Outcome {
     Busy,
     /// No call could be made, or its result is unknown.
     Failed,
+    /// The recipient pressed 8: no more reminder calls to this number from this tenant.
+    OptedOut,
+    /// An answering machine picked up (the voicemail text was left).
+    Machine,
+    /// The calling window did not open again before the appointment.
+    Expired,
 }
 
 impl Outcome {
@@ -95,11 +104,18 @@ impl Outcome {
             Self::NoAnswer => "no_answer",
             Self::Busy => "busy",
             Self::Failed => "failed",
+            Self::OptedOut => "opted_out",
+            Self::Machine => "machine",
+            Self::Expired => "expired",
         }
     }
 
-    fn parse(value: &str) -> Option<Self> {
+    /// Parses a stored (or workflow) outcome name.
+    pub fn parse(value: &str) -> Option<Self> {
         Some(match value {
+            "opted_out" => Self::OptedOut,
+            "machine" => Self::Machine,
+            "expired" => Self::Expired,
             "confirmed" => Self::Confirmed,
             "reschedule_requested" => Self::RescheduleRequested,
             "cancelled" => Self::Cancelled,
@@ -119,6 +135,9 @@ impl Outcome {
             Self::NoAnswer => v1::ReminderOutcomeKind::NoAnswer,
             Self::Busy => v1::ReminderOutcomeKind::Busy,
             Self::Failed => v1::ReminderOutcomeKind::Failed,
+            Self::OptedOut => v1::ReminderOutcomeKind::OptedOut,
+            Self::Machine => v1::ReminderOutcomeKind::Machine,
+            Self::Expired => v1::ReminderOutcomeKind::Expired,
         }
     }
 }
@@ -144,10 +163,16 @@ pub struct CallAttempt {
     pub time_zone: String,
     /// Who is calling.
     pub business_name: String,
-    /// When the appointment starts.
-    pub appointment_start: DateTime<Utc>,
+    /// When the appointment starts, when known as an instant.
+    pub appointment_start: Option<DateTime<Utc>>,
     /// Where the appointment is.
     pub location: String,
+    /// The ReminderDue attempt number (1 for the first).
+    pub attempt: u32,
+    /// Free text spoken instead of the formatted start, when set.
+    pub spoken_when: String,
+    /// Where the call is in its workflow.
+    pub flow: FlowPosition,
     /// Where the attempt is in its life.
     pub status: AttemptStatus,
     /// Make-call requests sent so far.
@@ -156,8 +181,6 @@ pub struct CallAttempt {
     pub call_uuid: Option<String>,
     /// The terminal outcome, once settled.
     pub outcome: Option<Outcome>,
-    /// The call flow's loop counters.
-    pub loops: Loops,
     /// The trace context of the reminder.due that created the attempt.
     pub traceparent: Option<String>,
 }
@@ -174,15 +197,37 @@ struct CallAttemptRow {
     locale: String,
     time_zone: String,
     business_name: String,
-    appointment_start: DateTime<Utc>,
+    appointment_start: Option<DateTime<Utc>>,
     location: String,
     status: String,
     tries: i32,
     call_uuid: Option<String>,
     outcome: Option<String>,
-    menu_replays: i32,
-    invalid_inputs: i32,
     traceparent: Option<String>,
+    attempt: i32,
+    spoken_when: String,
+    workflow_id: Option<Uuid>,
+    current_node: Option<String>,
+    flow_step: i32,
+    node_retries: i32,
+    gathers_played: i32,
+}
+
+/// Where a call is in its workflow (stored on the attempt, so any replica answers the next
+/// webhook).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowPosition {
+    /// The workflow the call runs, fixed when the attempt is created.
+    pub workflow_id: Option<Uuid>,
+    /// The gather the call waits at.
+    pub current_node: Option<String>,
+    /// Turns answered so far; every gather URL names the step it was issued at, so a
+    /// duplicate or stale webhook is recognised.
+    pub step: i32,
+    /// Invalid keys at the current gather.
+    pub node_retries: i32,
+    /// Gathers played in the whole call.
+    pub gathers_played: i32,
 }
 
 impl CallAttemptRow {
@@ -205,14 +250,19 @@ impl CallAttemptRow {
             business_name: self.business_name,
             appointment_start: self.appointment_start,
             location: self.location,
+            attempt: u32::try_from(self.attempt).unwrap_or(1),
+            spoken_when: self.spoken_when,
+            flow: FlowPosition {
+                workflow_id: self.workflow_id,
+                current_node: self.current_node,
+                step: self.flow_step,
+                node_retries: self.node_retries,
+                gathers_played: self.gathers_played,
+            },
             status,
             tries: u32::try_from(self.tries).unwrap_or(0),
             call_uuid: self.call_uuid,
             outcome,
-            loops: Loops {
-                menu_replays: self.menu_replays,
-                invalid_inputs: self.invalid_inputs,
-            },
             traceparent: self.traceparent,
         })
     }
@@ -249,10 +299,16 @@ pub struct NewCallAttempt {
     pub time_zone: String,
     /// Who is calling.
     pub business_name: String,
-    /// When the appointment starts.
-    pub appointment_start: DateTime<Utc>,
+    /// When the appointment starts, if known as an instant.
+    pub appointment_start: Option<DateTime<Utc>>,
     /// Where the appointment is.
     pub location: String,
+    /// The ReminderDue attempt number.
+    pub attempt: i32,
+    /// Free text spoken instead of the formatted start.
+    pub spoken_when: String,
+    /// The workflow the call will run.
+    pub workflow_id: Option<Uuid>,
     /// `queued` normally; `failed` when the reminder cannot be called at all.
     pub status: String,
     /// When the dialer may place the call (normally now).
@@ -261,7 +317,8 @@ pub struct NewCallAttempt {
     pub traceparent: Option<String>,
 }
 
-/// Records `attempt` unless its reminder already has one; returns whether it was new.
+/// Records `attempt` unless its (reminder, attempt number) already has one; returns whether
+/// it was new.
 #[tracing::instrument(skip_all, fields(reminder_id = %attempt.reminder_id))]
 pub async fn insert(
     connection: &mut AsyncPgConnection,
@@ -269,7 +326,7 @@ pub async fn insert(
 ) -> QueryResult<bool> {
     let inserted = diesel::insert_into(call_attempts::table)
         .values(attempt)
-        .on_conflict(call_attempts::reminder_id)
+        .on_conflict((call_attempts::reminder_id, call_attempts::attempt))
         .do_nothing()
         .execute(connection)
         .await?;
@@ -292,13 +349,15 @@ pub async fn lock(
     row.map(CallAttemptRow::into_domain).transpose()
 }
 
-/// Returns the attempt of `reminder_id`, if any (for operators and tests).
+/// Returns attempt number `attempt` of `reminder_id`, if any (for operators and tests).
 pub async fn find_by_reminder(
     connection: &mut AsyncPgConnection,
     reminder_id: Uuid,
+    attempt: i32,
 ) -> QueryResult<Option<CallAttempt>> {
     let row = call_attempts::table
         .filter(call_attempts::reminder_id.eq(reminder_id))
+        .filter(call_attempts::attempt.eq(attempt))
         .select(CallAttemptRow::as_select())
         .first(connection)
         .await
@@ -388,6 +447,46 @@ pub async fn set_status(
     Ok(())
 }
 
+/// Puts the locked attempt `id`, just claimed, back in the queue until `next_attempt_at`
+/// without counting the claim as a try (no request was sent).
+pub async fn requeue_uncounted(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    next_attempt_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(call_attempts::table.find(id))
+        .set((
+            call_attempts::status.eq(AttemptStatus::Queued.as_str()),
+            call_attempts::tries.eq(call_attempts::tries - 1),
+            call_attempts::next_attempt_at.eq(next_attempt_at),
+            call_attempts::last_error.eq("waiting for the calling window"),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Marks the locked attempt `id`, just claimed, `dropped` (never placed on purpose) without
+/// counting the claim as a try.
+pub async fn drop_claimed(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    detail: &str,
+) -> QueryResult<()> {
+    diesel::update(call_attempts::table.find(id))
+        .set((
+            call_attempts::status.eq(AttemptStatus::Dropped.as_str()),
+            call_attempts::tries.eq(call_attempts::tries - 1),
+            call_attempts::next_attempt_at.eq(diesel::dsl::now),
+            call_attempts::last_error.eq(detail),
+            call_attempts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Records the carrier's CallUUID on the locked attempt `id` unless one is known already.
 pub async fn record_call_uuid(
     connection: &mut AsyncPgConnection,
@@ -405,21 +504,57 @@ pub async fn record_call_uuid(
     Ok(())
 }
 
-/// Stores the call flow's loop counters of the locked attempt `id`.
-pub async fn save_loops(
+/// Stores where the locked attempt `id` is in its workflow.
+pub async fn save_position(
     connection: &mut AsyncPgConnection,
     id: Uuid,
-    loops: Loops,
+    flow: &FlowPosition,
 ) -> QueryResult<()> {
     diesel::update(call_attempts::table.find(id))
         .set((
-            call_attempts::menu_replays.eq(loops.menu_replays),
-            call_attempts::invalid_inputs.eq(loops.invalid_inputs),
+            call_attempts::current_node.eq(flow.current_node.as_deref()),
+            call_attempts::flow_step.eq(flow.step),
+            call_attempts::node_retries.eq(flow.node_retries),
+            call_attempts::gathers_played.eq(flow.gathers_played),
             call_attempts::updated_at.eq(diesel::dsl::now),
         ))
         .execute(connection)
         .await?;
     Ok(())
+}
+
+/// Returns whether `phone` opted out of `tenant_id`'s reminder calls.
+pub async fn is_opted_out(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    phone: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        opt_outs::table
+            .filter(opt_outs::tenant_id.eq(tenant_id))
+            .filter(opt_outs::phone.eq(phone)),
+    ))
+    .get_result(connection)
+    .await
+}
+
+/// Drops the queued (not yet placing) attempts of `appointment_id`; returns how many.
+pub async fn drop_queued_of_appointment(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<usize> {
+    diesel::update(
+        call_attempts::table
+            .filter(call_attempts::appointment_id.eq(appointment_id))
+            .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str())),
+    )
+    .set((
+        call_attempts::status.eq(AttemptStatus::Dropped.as_str()),
+        call_attempts::last_error.eq("appointment cancelled before the call"),
+        call_attempts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
 }
 
 /// What the hangup callback reported.
@@ -494,9 +629,19 @@ pub async fn settle(
         detail: detail.to_owned(),
         occurred_at: Some(to_timestamp(occurred_at)),
         provider_ref: provider_ref.unwrap_or_default().to_owned(),
-        // Each reminder is called at most once so far; scheduler retries number their attempts.
-        attempt: 1,
+        attempt: attempt.attempt,
     };
+    if outcome == Outcome::OptedOut {
+        diesel::insert_into(opt_outs::table)
+            .values((
+                opt_outs::tenant_id.eq(attempt.tenant_id),
+                opt_outs::phone.eq(&attempt.to_number),
+                opt_outs::reminder_id.eq(attempt.reminder_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(connection)
+            .await?;
+    }
     let event_id =
         attend_runtime::outbox::enqueue(connection, Some(attempt.tenant_id), &event).await?;
     tracing::info!(%event_id, routing_key = event.routing_key(), "outcome settled");
@@ -556,6 +701,7 @@ mod tests {
             AttemptStatus::InProgress,
             AttemptStatus::Completed,
             AttemptStatus::Failed,
+            AttemptStatus::Dropped,
         ] {
             assert_eq!(AttemptStatus::parse(status.as_str()), Some(status));
         }
@@ -566,6 +712,9 @@ mod tests {
             Outcome::NoAnswer,
             Outcome::Busy,
             Outcome::Failed,
+            Outcome::OptedOut,
+            Outcome::Machine,
+            Outcome::Expired,
         ] {
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
         }

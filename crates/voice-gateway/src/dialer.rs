@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::attempts::{self, AttemptStatus, CallAttempt, Outcome};
 use crate::carrier::{CallRequest, PlaceCallError, PlacedCall, VoiceCarrier};
 use crate::config::DialerConfig;
-use crate::mask;
+use crate::{mask, settings};
 
 /// The longest pause between two tries of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -94,14 +94,15 @@ impl Dialer {
             // crash leaves a `placing` row that is settled as unknown, never dialed again.
             let claimed = connection
                 .transaction::<_, anyhow::Error, _>(async |connection| {
-                    Ok(attempts::claim_due(connection, batch_size, give_up_at).await?)
+                    let claimed = attempts::claim_due(connection, batch_size, give_up_at).await?;
+                    Ok(hold_outside_window(connection, claimed).await?)
                 })
                 .await
                 .context("failed to claim due attempts")?;
             drop(connection);
-            if claimed.is_empty() {
+            let Some(claimed) = claimed else {
                 return Ok(());
-            }
+            };
             futures_util::stream::iter(claimed)
                 .for_each_concurrent(self.config.concurrency, |attempt| self.place(attempt))
                 .await;
@@ -126,6 +127,10 @@ impl Dialer {
                 to: attempt.to_number.clone(),
                 answer_url: format!("{}/voice/answer?attempt={}", self.public_url, attempt.id),
                 hangup_url: format!("{}/voice/hangup?attempt={}", self.public_url, attempt.id),
+                machine_detection_url: format!(
+                    "{}/voice/machine?attempt={}",
+                    self.public_url, attempt.id
+                ),
             };
             let result = self.carrier.place_call(&request).await;
             if let Err(error) = self.record(&attempt, result).await {
@@ -263,6 +268,57 @@ async fn apply_answer(
         }
     }
     Ok(())
+}
+
+/// Drops claimed attempts whose number opted out meanwhile, and checks the rest against their
+/// tenant's calling window in the recipient's zone
+/// (defense in depth: the scheduler checks too). One outside it goes back to `queued` until
+/// the next opening, unless its appointment starts before that opening: then it is settled
+/// `expired`. Returns the attempts to dial now, or `None` when nothing was claimed.
+async fn hold_outside_window(
+    connection: &mut AsyncPgConnection,
+    claimed: Vec<CallAttempt>,
+) -> QueryResult<Option<Vec<CallAttempt>>> {
+    if claimed.is_empty() {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let mut to_dial = Vec::with_capacity(claimed.len());
+    for attempt in claimed {
+        // Queued before the number pressed 8 on another call: not called either.
+        if attempts::is_opted_out(connection, attempt.tenant_id, &attempt.to_number).await? {
+            let detail = "recipient opted out of reminder calls earlier";
+            attempts::drop_claimed(connection, attempt.id, detail).await?;
+            attempts::settle(connection, &attempt, Outcome::OptedOut, detail, None).await?;
+            tracing::info!(attempt_id = %attempt.id, "recipient opted out, not calling");
+            continue;
+        }
+        let window = settings::load(connection, attempt.tenant_id).await?.window;
+        let Some(opening) = window.next_opening(now, &attempt.time_zone) else {
+            to_dial.push(attempt);
+            continue;
+        };
+        if attempt
+            .appointment_start
+            .is_some_and(|start| start <= opening)
+        {
+            let detail = "outside the calling window until the appointment";
+            attempts::drop_claimed(connection, attempt.id, detail).await?;
+            attempts::settle(
+                connection,
+                &attempt,
+                Outcome::Expired,
+                "the calling window does not open again before the appointment",
+                None,
+            )
+            .await?;
+            tracing::info!(attempt_id = %attempt.id, "outside the calling window, expired");
+        } else {
+            attempts::requeue_uncounted(connection, attempt.id, opening).await?;
+            tracing::info!(attempt_id = %attempt.id, %opening, "outside the calling window, waiting");
+        }
+    }
+    Ok(Some(to_dial))
 }
 
 /// Returns why an attempt overdue in `status` failed.

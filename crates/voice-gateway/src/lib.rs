@@ -17,8 +17,11 @@ pub mod db;
 pub mod dialer;
 pub mod mask;
 pub mod reminders;
+pub mod settings;
 pub mod signature;
+pub mod templates;
 pub mod webhooks;
+pub mod workflow;
 pub mod xml;
 
 use std::future::Future;
@@ -68,12 +71,33 @@ impl Application {
             .port();
         let infra = Infra::start(SERVICE_NAME, SCHEMA, &config.common, db::MIGRATIONS).await?;
 
+        // The built-in workflow is data, validated and stored before any reminder needs it.
+        {
+            let mut connection = infra
+                .pool
+                .get()
+                .await
+                .context("no database connection to install workflows")?;
+            let workflow_id = workflow::install_built_ins(&mut connection).await?;
+            tracing::info!(%workflow_id, "built-in reminder workflow installed");
+        }
+
         let wake_dialer = Arc::new(Notify::new());
         let consumer = infra.consumer(
             reminders::consumer_spec(),
             Arc::new(ReminderDueHandler::new(wake_dialer.clone())),
         );
         consumer.declare().await?;
+        let settings_consumer = infra.consumer(
+            settings::consumer_spec(),
+            Arc::new(settings::SettingsHandler),
+        );
+        settings_consumer.declare().await?;
+        let cancelled_consumer = infra.consumer(
+            settings::cancelled_consumer_spec(),
+            Arc::new(settings::CancelledHandler),
+        );
+        cancelled_consumer.declare().await?;
 
         let carrier: Arc<dyn VoiceCarrier> = Arc::new(VobizCarrier::new(&config.vobiz)?);
         let dialer = Dialer::new(
@@ -90,6 +114,7 @@ impl Application {
             auth_token: config.vobiz.auth_token.clone(),
             callback_number: config.callback_number.clone(),
             call_watchdog: config.dialer.call_watchdog,
+            workflows: Arc::new(workflow::Cache::default()),
         });
         let server = service::http_server(listener, infra.health(), move |routes| {
             webhooks::configure(routes, webhook_state.clone());
@@ -99,6 +124,12 @@ impl Application {
         let relay = infra.relay();
         runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
         runner.spawn("reminders-due-consumer", move |cancel| consumer.run(cancel));
+        runner.spawn("tenant-settings-consumer", move |cancel| {
+            settings_consumer.run(cancel)
+        });
+        runner.spawn("appointments-cancelled-consumer", move |cancel| {
+            cancelled_consumer.run(cancel)
+        });
         runner.spawn("dialer", move |cancel| dialer.run(cancel));
         let pool = infra.pool.clone();
         runner.spawn("nonce-pruner", move |cancel| {

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::attempts::{self, AttemptStatus, NewCallAttempt, Outcome};
-use crate::mask;
+use crate::{mask, workflow};
 
 /// The queue's name, without the AMQP prefix.
 pub const QUEUE: &str = "voice.reminders-due";
@@ -43,11 +43,24 @@ impl ReminderDueHandler {
         let appointment_id = parse_id("appointment_id", &reminder.appointment_id)?;
         let tenant_id = parse_id("tenant_id", &reminder.tenant_id)?;
         let recipient = reminder.recipient.clone().unwrap_or_default();
-        let appointment_start = from_timestamp(reminder.appointment_start.as_ref())
-            .map_err(|error| HandlerError::permanent(format!("appointment_start: {error}")))?;
+        let spoken_when = reminder.spoken_when.trim().to_owned();
+        // The /appointments dialect knows the time only as text (`spoken_when`).
+        let appointment_start =
+            match (&reminder.appointment_start, spoken_when.is_empty()) {
+                (None, false) => None,
+                (start, _) => Some(from_timestamp(start.as_ref()).map_err(|error| {
+                    HandlerError::permanent(format!("appointment_start: {error}"))
+                })?),
+            };
+        let attempt_number = i32::try_from(reminder.attempt.max(1))
+            .map_err(|_| HandlerError::permanent("attempt out of range"))?;
+        let workflow_id =
+            workflow::current_for(connection, tenant_id, workflow::REMINDER_WORKFLOW).await?;
 
         let to_number = recipient.phone_e164.trim().to_owned();
         let callable = is_e164(&to_number);
+        let opted_out =
+            callable && attempts::is_opted_out(connection, tenant_id, &to_number).await?;
         let attempt = NewCallAttempt {
             id: Uuid::now_v7(),
             reminder_id,
@@ -60,7 +73,12 @@ impl ReminderDueHandler {
             business_name: reminder.business_name.trim().to_owned(),
             appointment_start,
             location: reminder.location.trim().to_owned(),
-            status: if callable {
+            attempt: attempt_number,
+            spoken_when,
+            workflow_id,
+            status: if opted_out {
+                AttemptStatus::Dropped
+            } else if callable {
                 AttemptStatus::Queued
             } else {
                 AttemptStatus::Failed
@@ -73,7 +91,23 @@ impl ReminderDueHandler {
         let created = attempts::insert(connection, &attempt).await?;
         if !created {
             // The same reminder again (redelivered, or republished with a new event id).
-            tracing::info!(%reminder_id, "reminder already has a call attempt, ignoring");
+            tracing::info!(%reminder_id, attempt = attempt_number, "reminder attempt already recorded, ignoring");
+            return Ok(());
+        }
+        if opted_out {
+            // Pressed 8 on an earlier call: never called again for this tenant.
+            let to = mask::number(&attempt.to_number);
+            tracing::info!(%reminder_id, %to, "recipient opted out, not calling");
+            if let Some(recorded) = attempts::lock(connection, attempt.id).await? {
+                attempts::settle(
+                    connection,
+                    &recorded,
+                    Outcome::OptedOut,
+                    "recipient opted out of reminder calls earlier",
+                    None,
+                )
+                .await?;
+            }
             return Ok(());
         }
         if !callable {

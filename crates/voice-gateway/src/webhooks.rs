@@ -20,10 +20,11 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::attempts::{self, AttemptStatus, CallAttempt, HangupReport, Outcome};
-use crate::call_flow::{self, Script, Step};
-use crate::signature;
+use crate::attempts::{self, AttemptStatus, CallAttempt, FlowPosition, HangupReport, Outcome};
+use crate::call_flow::{self, Script};
+use crate::workflow::{self, Definition, Input, Turn, TurnEnd};
 use crate::xml::{self, Element};
+use crate::{settings, signature};
 
 /// A nonce seen within this window makes a request a replay.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(600);
@@ -43,6 +44,8 @@ pub struct WebhookState {
     pub callback_number: String,
     /// How long an answered call may go without its hangup callback.
     pub call_watchdog: Duration,
+    /// Workflows by id (immutable rows).
+    pub workflows: std::sync::Arc<workflow::Cache>,
 }
 
 /// Registers the webhook routes.
@@ -52,7 +55,8 @@ pub fn configure(config: &mut web::ServiceConfig, state: web::Data<WebhookState>
             .app_data(state)
             .route("/answer", web::post().to(answer_call))
             .route("/input", web::post().to(receive_input))
-            .route("/hangup", web::post().to(receive_hangup)),
+            .route("/hangup", web::post().to(receive_hangup))
+            .route("/machine", web::post().to(receive_machine)),
     );
 }
 
@@ -103,10 +107,17 @@ fn forbidden(detail: &str) -> Problem {
 #[derive(Debug, Deserialize)]
 struct WebhookQuery {
     attempt: Option<String>,
+    node: Option<String>,
+    // Text, not a number: a malformed value from a stale URL is a stale input, never a 400
+    // the carrier would turn into dead air.
     step: Option<String>,
 }
 
 impl WebhookQuery {
+    fn step(&self) -> Option<i32> {
+        self.step.as_deref().and_then(|raw| raw.trim().parse().ok())
+    }
+
     fn attempt_id(&self) -> Option<Uuid> {
         self.attempt
             .as_deref()
@@ -139,9 +150,17 @@ struct CallbackForm {
     duration: Option<String>,
     #[serde(rename = "BillDuration")]
     bill_duration: Option<String>,
+    #[serde(rename = "Machine")]
+    machine: Option<String>,
 }
 
 impl CallbackForm {
+    fn machine_answered(&self) -> bool {
+        self.machine
+            .as_deref()
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+    }
+
     fn call_uuid(&self) -> Option<&str> {
         self.call_uuid
             .as_deref()
@@ -227,38 +246,119 @@ async fn apply_answer(
     let Some(attempt) = find(connection, attempt_id, "answer").await? else {
         return Ok(call_flow::apology());
     };
+    let settings = settings::load(connection, attempt.tenant_id).await?;
+    let script = Script::new(
+        &attempt,
+        &settings,
+        &state.public_url,
+        &state.callback_number,
+    );
+    if form.machine_answered() && matches!(attempt.outcome, None | Some(Outcome::Machine)) {
+        mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
+        let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
+        let detail = "answering machine; voicemail left";
+        attempts::settle(connection, &attempt, Outcome::Machine, detail, provider_ref).await?;
+        tracing::info!(attempt_id = %attempt.id, "machine answered, leaving the voicemail");
+        return Ok(script.voicemail());
+    }
     if attempt.outcome.is_some() || attempt.status == AttemptStatus::Completed {
         tracing::info!(attempt_id = %attempt.id, "answer for a finished attempt");
-        return Ok(call_flow::closing(&call_flow::language_for(
-            &attempt.locale,
-        )));
+        return Ok(call_flow::closing(script.language()));
     }
     mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
+    let definition = definition_of(connection, state, &attempt).await?;
+    if let Some(node) = &attempt.flow.current_node {
+        // The carrier sent the answer request again: say where the call is, change nothing.
+        tracing::info!(attempt_id = %attempt.id, node, "repeated answer request");
+        return Ok(script.render(&definition.run_from(node, Vec::new()), attempt.flow.step));
+    }
     let call_uuid = form.call_uuid().unwrap_or_default();
     tracing::info!(attempt_id = %attempt.id, call_uuid, "call answered");
-    Ok(script(state, &attempt).render(call_flow::Prompt::Menu(None)))
+    let turn = definition.begin();
+    take_turn(connection, &attempt, &script, turn, form).await
 }
 
-/// `POST /voice/input?attempt=<id>&step=menu|cancel_confirm`: a key was pressed (or none).
+/// Returns the workflow the attempt runs (the current reminder workflow for attempts recorded
+/// before workflows existed).
+async fn definition_of(
+    connection: &mut AsyncPgConnection,
+    state: &WebhookState,
+    attempt: &CallAttempt,
+) -> Result<std::sync::Arc<Definition>, WebhookError> {
+    let id = match attempt.flow.workflow_id {
+        Some(id) => Some(id),
+        None => {
+            workflow::current_for(connection, attempt.tenant_id, workflow::REMINDER_WORKFLOW)
+                .await?
+        }
+    };
+    let Some(id) = id else {
+        return Err(WebhookError::Internal(anyhow::anyhow!(
+            "no reminder workflow is installed"
+        )));
+    };
+    state
+        .workflows
+        .get(connection, id)
+        .await
+        .map_err(|error| WebhookError::Internal(error.into()))?
+        .ok_or_else(|| WebhookError::Internal(anyhow::anyhow!("workflow {id} is missing")))
+}
+
+/// Records `turn` as the call's new position (and its outcome, if it ends the call) and
+/// returns its XML.
+async fn take_turn(
+    connection: &mut AsyncPgConnection,
+    attempt: &CallAttempt,
+    script: &Script,
+    turn: Turn,
+    form: &CallbackForm,
+) -> Result<Vec<Element>, WebhookError> {
+    let step = attempt.flow.step + 1;
+    let position = match &turn.end {
+        TurnEnd::Gather { node, retries, .. } => FlowPosition {
+            current_node: Some(node.clone()),
+            step,
+            node_retries: i32::try_from(*retries).unwrap_or(0),
+            gathers_played: attempt.flow.gathers_played + 1,
+            ..attempt.flow.clone()
+        },
+        TurnEnd::Hangup { .. } => FlowPosition {
+            current_node: None,
+            step,
+            ..attempt.flow.clone()
+        },
+    };
+    attempts::save_position(connection, attempt.id, &position).await?;
+    if let TurnEnd::Hangup {
+        outcome: Some(outcome),
+    } = turn.end
+    {
+        let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
+        attempts::settle(
+            connection,
+            attempt,
+            outcome,
+            input_detail(outcome),
+            provider_ref,
+        )
+        .await?;
+    }
+    Ok(script.render(&turn, step))
+}
+
+/// `POST /voice/input?attempt=<id>&node=<gather>&step=<n>`: a key was pressed (or none).
 async fn receive_input(
     state: web::Data<WebhookState>,
     nonce: SignedNonce,
     query: web::Query<WebhookQuery>,
     form: web::Form<CallbackForm>,
 ) -> Result<HttpResponse, Problem> {
-    let attempt_id = query.attempt_id();
-    let step = match query.step.as_deref().map(str::trim) {
-        Some(raw) => Step::parse(raw).unwrap_or_else(|| {
-            tracing::warn!(step = raw, "unknown call-flow step, using the menu");
-            Step::Menu
-        }),
-        None => Step::Menu,
-    };
     let mut connection = connection(&state).await?;
     let elements = connection
         .transaction::<_, WebhookError, _>(async |connection| {
             claim_nonce(connection, &nonce).await?;
-            apply_input(connection, &state, attempt_id, step, &form).await
+            apply_input(connection, &state, &query, &form).await
         })
         .await?;
     xml_response(&elements)
@@ -267,38 +367,97 @@ async fn receive_input(
 async fn apply_input(
     connection: &mut AsyncPgConnection,
     state: &WebhookState,
-    attempt_id: Option<Uuid>,
-    step: Step,
+    query: &WebhookQuery,
     form: &CallbackForm,
 ) -> Result<Vec<Element>, WebhookError> {
-    let Some(attempt) = find(connection, attempt_id, "input").await? else {
+    let Some(attempt) = find(connection, query.attempt_id(), "input").await? else {
         return Ok(call_flow::apology());
     };
+    let settings = settings::load(connection, attempt.tenant_id).await?;
+    let script = Script::new(
+        &attempt,
+        &settings,
+        &state.public_url,
+        &state.callback_number,
+    );
     if attempt.outcome.is_some() || attempt.status == AttemptStatus::Completed {
         tracing::info!(attempt_id = %attempt.id, "input for a finished attempt changes nothing");
-        return Ok(call_flow::closing(&call_flow::language_for(
-            &attempt.locale,
-        )));
+        return Ok(call_flow::closing(script.language()));
     }
     mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
-    let digits = form.digits.as_deref();
-    let decision = call_flow::decide(step, digits, attempt.loops);
+    let definition = definition_of(connection, state, &attempt).await?;
+    let Some(current) = attempt.flow.current_node.clone() else {
+        tracing::warn!(attempt_id = %attempt.id, "input before the call was answered, starting");
+        return take_turn(connection, &attempt, &script, definition.begin(), form).await;
+    };
+    let fresh =
+        query.node.as_deref() == Some(current.as_str()) && query.step() == Some(attempt.flow.step);
+    if !fresh {
+        // A duplicate or out-of-order request for a step already answered: repeat where the
+        // call is now, change nothing.
+        tracing::info!(
+            attempt_id = %attempt.id,
+            node = query.node.as_deref().unwrap_or_default(),
+            step = query.step().unwrap_or_default(),
+            current_step = attempt.flow.step,
+            "stale input ignored"
+        );
+        let turn = definition.run_from(&current, Vec::new());
+        return Ok(script.render(&turn, attempt.flow.step));
+    }
+    let digits = form.digits.as_deref().map(str::trim).unwrap_or_default();
+    let input = if digits.is_empty() {
+        Input::Nothing
+    } else {
+        Input::Digits(digits)
+    };
+    let retries = u32::try_from(attempt.flow.node_retries).unwrap_or(0);
+    let mut turn = definition.advance(&current, retries, input);
+    if matches!(turn.end, TurnEnd::Gather { .. })
+        && attempt.flow.gathers_played >= workflow::MAX_GATHERS_PER_CALL
+    {
+        tracing::warn!(attempt_id = %attempt.id, "too many prompts in one call, ending it");
+        turn = definition.exhausted(&current);
+    }
     tracing::info!(
         attempt_id = %attempt.id,
-        step = step.as_str(),
-        digits = digits.unwrap_or_default(),
-        prompt = ?decision.prompt,
+        node = current,
+        digits,
+        end = ?turn.end,
         "input received"
     );
-    if decision.loops != attempt.loops {
-        attempts::save_loops(connection, attempt.id, decision.loops).await?;
-    }
-    if let Some(outcome) = decision.outcome {
-        let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
-        let detail = input_detail(outcome);
-        attempts::settle(connection, &attempt, outcome, detail, provider_ref).await?;
-    }
-    Ok(script(state, &attempt).render(decision.prompt))
+    take_turn(connection, &attempt, &script, turn, form).await
+}
+
+/// `POST /voice/machine?attempt=<id>`: the carrier's machine detection found an answering
+/// machine. Settles `machine` unless the call already has an outcome; answers `OK`.
+async fn receive_machine(
+    state: web::Data<WebhookState>,
+    nonce: SignedNonce,
+    query: web::Query<WebhookQuery>,
+    form: web::Form<CallbackForm>,
+) -> Result<HttpResponse, Problem> {
+    let attempt_id = query.attempt_id();
+    let mut connection = connection(&state).await?;
+    connection
+        .transaction::<_, WebhookError, _>(async |connection| {
+            claim_nonce(connection, &nonce).await?;
+            let Some(attempt) = find(connection, attempt_id, "machine").await? else {
+                return Ok(());
+            };
+            if attempt.outcome.is_none() && form.machine_answered() {
+                mark_in_progress(connection, &state, &attempt, form.call_uuid()).await?;
+                let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
+                let detail = "answering machine";
+                attempts::settle(connection, &attempt, Outcome::Machine, detail, provider_ref)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("OK"))
 }
 
 /// `POST /voice/hangup?attempt=<id>`: the call ended; settles the outcome if no key did.
@@ -403,33 +562,14 @@ async fn mark_in_progress(
     Ok(())
 }
 
-fn script(state: &WebhookState, attempt: &CallAttempt) -> Script {
-    let input_url = |step: Step| {
-        format!(
-            "{}/voice/input?attempt={}&step={}",
-            state.public_url,
-            attempt.id,
-            step.as_str()
-        )
-    };
-    Script {
-        recipient_name: attempt.recipient_name.clone(),
-        business_name: attempt.business_name.clone(),
-        appointment_start: attempt.appointment_start,
-        time_zone: attempt.time_zone.clone(),
-        language: call_flow::language_for(&attempt.locale),
-        callback_number: state.callback_number.clone(),
-        menu_action: input_url(Step::Menu),
-        cancel_confirm_action: input_url(Step::CancelConfirm),
-    }
-}
-
 fn input_detail(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Confirmed => "confirmed by keypad",
         Outcome::RescheduleRequested => "reschedule requested by keypad",
         Outcome::Cancelled => "cancelled by keypad, confirmed",
-        Outcome::NoAnswer | Outcome::Busy | Outcome::Failed => "",
+        Outcome::OptedOut => "opted out of reminder calls by keypad",
+        Outcome::NoAnswer => "no usable key pressed",
+        Outcome::Machine | Outcome::Busy | Outcome::Failed | Outcome::Expired => "",
     }
 }
 
@@ -441,6 +581,7 @@ fn outcome_of_hangup(call_status: Option<&str>, hangup_cause: Option<&str>) -> (
         .filter(|cause| !cause.is_empty())
         .unwrap_or("unknown");
     let outcome = match status.as_str() {
+        _ if cause.to_ascii_uppercase().contains("MACHINE") => Outcome::Machine,
         "busy" => Outcome::Busy,
         "no-answer" | "completed" | "timeout" => Outcome::NoAnswer,
         _ => Outcome::Failed,

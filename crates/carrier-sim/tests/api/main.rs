@@ -1,5 +1,6 @@
 //! End-to-end tests of the carrier sim against a fake gateway, both in this process.
 
+mod callee_behaviour;
 mod calls;
 #[expect(
     clippy::unwrap_used,

@@ -19,6 +19,8 @@ pub struct CallRequest {
     pub answer_url: String,
     /// Where the carrier reports the end of the call.
     pub hangup_url: String,
+    /// Where the carrier reports that a machine answered.
+    pub machine_detection_url: String,
 }
 
 /// A call the carrier accepted.

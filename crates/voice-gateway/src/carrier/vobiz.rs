@@ -31,6 +31,11 @@ struct MakeCallBody<'a> {
     answer_method: &'static str,
     hangup_url: &'a str,
     hangup_method: &'static str,
+    // "true": the call goes on and the answer request says `Machine=true`, so the gateway can
+    // leave the voicemail text (carriers.md 2.4); "hangup" would cut it off.
+    machine_detection: &'static str,
+    machine_detection_url: &'a str,
+    machine_detection_method: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +69,9 @@ impl VobizCarrier {
             answer_method: "POST",
             hangup_url: &request.hangup_url,
             hangup_method: "POST",
+            machine_detection: "true",
+            machine_detection_url: &request.machine_detection_url,
+            machine_detection_method: "POST",
         };
         let mut http_request = self
             .client

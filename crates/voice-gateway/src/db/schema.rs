@@ -12,7 +12,7 @@ diesel::table! {
         locale -> Text,
         time_zone -> Text,
         business_name -> Text,
-        appointment_start -> Timestamptz,
+        appointment_start -> Nullable<Timestamptz>,
         location -> Text,
         status -> Text,
         tries -> Int4,
@@ -21,14 +21,40 @@ diesel::table! {
         carrier_status -> Nullable<Text>,
         hangup_cause -> Nullable<Text>,
         duration_seconds -> Nullable<Int4>,
-        menu_replays -> Int4,
-        invalid_inputs -> Int4,
         outcome -> Nullable<Text>,
         outcome_detail -> Nullable<Text>,
         outcome_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         traceparent -> Nullable<Text>,
         created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        attempt -> Int4,
+        spoken_when -> Text,
+        workflow_id -> Nullable<Uuid>,
+        current_node -> Nullable<Text>,
+        flow_step -> Int4,
+        node_retries -> Int4,
+        gathers_played -> Int4,
+    }
+}
+
+diesel::table! {
+    opt_outs (tenant_id, phone) {
+        tenant_id -> Uuid,
+        phone -> Text,
+        reminder_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tenant_settings (tenant_id) {
+        tenant_id -> Uuid,
+        version -> Int8,
+        window_start_minute -> Int4,
+        window_end_minute -> Int4,
+        callback_number -> Text,
+        templates -> Jsonb,
         updated_at -> Timestamptz,
     }
 }
@@ -40,4 +66,23 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(call_attempts, webhook_nonces,);
+diesel::table! {
+    workflows (id) {
+        id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        name -> Text,
+        version -> Int4,
+        definition -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(call_attempts -> workflows (workflow_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    call_attempts,
+    opt_outs,
+    tenant_settings,
+    webhook_nonces,
+    workflows,
+);

@@ -55,6 +55,26 @@ pub struct TestApp {
     sim: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Returns a fixed-offset IANA zone where it is about 14:00 now, so calls are inside the
+/// default calling window (08:00–21:00) whenever the tests run.
+pub fn midday_zone() -> String {
+    use chrono::Timelike;
+    let hour = i32::try_from(Utc::now().hour()).unwrap_or(0);
+    // Etc/GMT-N is UTC+N (POSIX sign); offsets run from -12 to +14.
+    let mut offset = 14 - hour;
+    if offset > 14 {
+        offset -= 24;
+    }
+    if offset < -12 {
+        offset += 24;
+    }
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        positive if positive > 0 => format!("Etc/GMT-{positive}"),
+        negative => format!("Etc/GMT+{}", -negative),
+    }
+}
+
 /// A reminder to publish.
 pub fn reminder_for(phone: &str) -> v1::ReminderDue {
     let start: DateTime<Utc> = Utc::now() + chrono::Duration::days(1);
@@ -67,7 +87,7 @@ pub fn reminder_for(phone: &str) -> v1::ReminderDue {
             name: "Ada & <Bob>".to_owned(),
             phone_e164: phone.to_owned(),
             locale: "en-US".to_owned(),
-            time_zone: "America/New_York".to_owned(),
+            time_zone: midday_zone(),
         }),
         business_name: "Acme Clinic".to_owned(),
         appointment_start: Some(to_timestamp(start)),
@@ -202,6 +222,25 @@ impl TestApp {
         Ok(())
     }
 
+    /// Publishes any event with a fresh id (settings, cancellations).
+    pub async fn publish<E: Event>(&self, event: &E, tenant_id: &str) -> anyhow::Result<()> {
+        let outgoing = OutgoingEvent {
+            id: Uuid::now_v7(),
+            event_type: E::TYPE.to_owned(),
+            routing_key: event.routing_key().to_owned(),
+            tenant_id: tenant_id.parse().ok(),
+            payload: event.encode_to_vec(),
+            traceparent: None,
+            occurred_at_millis: Utc::now().timestamp_millis(),
+        };
+        let outcomes = self.publisher.publish_all(&[outgoing]).await?;
+        anyhow::ensure!(
+            outcomes == [PublishOutcome::Confirmed],
+            "event not routed: {outcomes:?}"
+        );
+        Ok(())
+    }
+
     /// Returns the next outcome on the observer queue, if one is there now.
     pub async fn poll_outcome(&self) -> anyhow::Result<Option<v1::ReminderOutcome>> {
         let message = self
@@ -329,7 +368,7 @@ impl TestApp {
                 && calls.iter().all(|call| {
                     matches!(
                         call["status"].as_str(),
-                        Some("completed" | "no-answer" | "failed")
+                        Some("completed" | "no-answer" | "busy" | "failed")
                     ) && call["exchanges"].as_array().is_some_and(|exchanges| {
                         exchanges
                             .iter()
@@ -427,8 +466,10 @@ impl AttemptView {
         connection: &mut AsyncPgConnection,
         reminder_id: Uuid,
     ) -> anyhow::Result<Option<Self>> {
+        // The latest attempt number of the reminder.
         Ok(call_attempts::table
             .filter(call_attempts::reminder_id.eq(reminder_id))
+            .order(call_attempts::attempt.desc())
             .select((
                 call_attempts::id,
                 call_attempts::status,

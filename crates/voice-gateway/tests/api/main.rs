@@ -4,4 +4,6 @@ mod calls;
 mod carrier_failures;
 mod helpers;
 mod idempotency;
+mod outcomes;
 mod webhook_security;
+mod workflows;

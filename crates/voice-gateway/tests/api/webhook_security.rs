@@ -21,8 +21,12 @@ async fn placed_attempt(app: &TestApp) -> anyhow::Result<(Uuid, Uuid)> {
         locale: String::new(),
         time_zone: "Europe/Berlin".to_owned(),
         business_name: "Acme Clinic".to_owned(),
-        appointment_start: Utc::now() + chrono::Duration::days(1),
+        appointment_start: Some(Utc::now() + chrono::Duration::days(1)),
         location: String::new(),
+        attempt: 1,
+        spoken_when: String::new(),
+        // Recorded before the workflow was chosen: the gateway falls back to the current one.
+        workflow_id: None,
         status: "placed".to_owned(),
         // The watchdog's deadline, as the dialer sets it when the carrier accepts a call.
         next_attempt_at: Utc::now() + chrono::Duration::hours(4),
@@ -51,7 +55,7 @@ async fn unsigned_forged_and_replayed_webhooks_are_refused_and_change_nothing() 
     let app = TestApp::spawn().await?;
     let (attempt_id, reminder_id) = placed_attempt(&app).await?;
     let before = load(&app, reminder_id).await?;
-    let input = format!("/voice/input?attempt={attempt_id}&step=menu");
+    let input = format!("/voice/input?attempt={attempt_id}&node=menu&step=1");
     let answer = format!("/voice/answer?attempt={attempt_id}");
     let confirm = [("CallUUID", "c-1"), ("Digits", "1")];
 
@@ -110,7 +114,7 @@ async fn unsigned_forged_and_replayed_webhooks_are_refused_and_change_nothing() 
             .starts_with("application/xml")
     );
     let menu = response.text().await?;
-    assert!(menu.contains("step=menu"), "{menu}");
+    assert!(menu.contains("node=menu&amp;step=1"), "{menu}");
     assert!(menu.contains("language=\"en-US\""), "{menu}");
     let answered = load(&app, reminder_id).await?;
     assert_eq!(answered.status, "in_progress");

@@ -1,0 +1,407 @@
+//! End to end, every binary as a real process on real Postgres and RabbitMQ: every path of the
+//! voice reminder menu. A CRM books appointments with voice reminders, the scheduler fires
+//! them, the gateway calls through the carrier simulator whose callees press scripted keys,
+//! and booking-service records each outcome.
+//!
+//! The binaries come from the same target directory as this test (`scripts/test` builds them
+//! first with `cargo build --workspace --bins`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_test_support::{TestEnv, wait_until};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// One running binary, its port and its log file.
+struct Service {
+    name: &'static str,
+    port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    // target/<profile>/deps/<this test> → target/<profile>/<name>
+    let test_binary = std::env::current_exe()?;
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("unexpected test binary location")?;
+    let path = profile_dir.join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn start(
+    name: &'static str,
+    port: u16,
+    env: &[(String, String)],
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Service> {
+    let log = log_dir.join(format!("{name}.log"));
+    let log_file = std::fs::File::create(&log)?;
+    let child = Command::new(binary(name)?)
+        .envs(env.iter().cloned())
+        .env("HTTP_PORT", port.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("failed to start {name}"))?;
+    Ok(Service {
+        name,
+        port,
+        child,
+        log,
+    })
+}
+
+async fn wait_ready(client: &reqwest::Client, service: &Service) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/readyz", service.port);
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{} to be ready", service.name),
+        || async {
+            let response = client.get(&url).send().await.ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await
+    .with_context(|| std::fs::read_to_string(&service.log).unwrap_or_default())
+}
+
+/// Stops a service with SIGTERM and expects a clean exit: graceful shutdown, for real.
+async fn terminate(mut service: Service) -> anyhow::Result<()> {
+    let pid = service.child.id().context("already exited")?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -TERM failed");
+    let exit = tokio::time::timeout(Duration::from_secs(20), service.child.wait())
+        .await
+        .with_context(|| format!("{} did not stop within 20 s of SIGTERM", service.name))??;
+    anyhow::ensure!(
+        exit.success(),
+        "{} exited with {exit} after SIGTERM:\n{}",
+        service.name,
+        std::fs::read_to_string(&service.log).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Returns a fixed-offset zone where it is about 14:00 now, inside every calling window.
+fn midday_zone() -> String {
+    use chrono::Timelike;
+    let hour = i32::try_from(chrono::Utc::now().hour()).unwrap_or(0);
+    let mut offset = 14 - hour;
+    if offset > 14 {
+        offset -= 24;
+    }
+    if offset < -12 {
+        offset += 24;
+    }
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        positive if positive > 0 => format!("Etc/GMT-{positive}"),
+        negative => format!("Etc/GMT+{}", -negative),
+    }
+}
+
+struct Stack {
+    client: reqwest::Client,
+    booking: String,
+    sim: String,
+    api_key: String,
+    zone: String,
+    services: Vec<Service>,
+}
+
+impl Stack {
+    fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|service| {
+                format!(
+                    "--- {}\n{}",
+                    service.name,
+                    std::fs::read_to_string(&service.log).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    async fn script(&self, phone: &str, script: Value) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .put(format!(
+                "{}/sim/voice/scripts/{}",
+                self.sim,
+                phone.replace('+', "%2B")
+            ))
+            .json(&script)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "script refused");
+        Ok(())
+    }
+
+    /// Books an appointment an hour away whose voice reminder is due at once; returns its URL.
+    async fn book(&self, phone: &str) -> anyhow::Result<String> {
+        let start_at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let created = self
+            .client
+            .post(format!("{}/v1/appointments", self.booking))
+            .bearer_auth(&self.api_key)
+            .json(&json!({
+                "customer": { "name": "Ada & <Bob>", "phone": phone, "locale": "en" },
+                "start": start_at,
+                "time_zone": self.zone,
+                "reminders": [ { "channel": "voice", "offset": "PT2H" } ]
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            created.status() == 201,
+            "booking failed: {}",
+            created.text().await?
+        );
+        let created: Value = created.json().await?;
+        Ok(format!(
+            "{}/v1/appointments/{}",
+            self.booking,
+            created["id"].as_str().context("no id")?
+        ))
+    }
+
+    /// Waits until the appointment's voice reminder has an outcome; returns the appointment.
+    async fn settled(&self, appointment_url: &str) -> anyhow::Result<Value> {
+        wait_until(Duration::from_secs(40), "the reminder outcome", || async {
+            let body: Value = self
+                .client
+                .get(appointment_url)
+                .bearer_auth(&self.api_key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            body["reminders"][0]["outcome"].is_string().then_some(body)
+        })
+        .await
+        .with_context(|| self.logs())
+    }
+
+    /// Waits until the sim's calls to `phone` have ended; returns them.
+    async fn finished_calls(&self, phone: &str) -> anyhow::Result<Vec<Value>> {
+        wait_until(Duration::from_secs(40), "the calls to end", || async {
+            let calls: Vec<Value> = self
+                .client
+                .get(format!(
+                    "{}/sim/calls?to={}",
+                    self.sim,
+                    phone.replace('+', "%2B")
+                ))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let done = !calls.is_empty()
+                && calls.iter().all(|call| {
+                    call["exchanges"]
+                        .as_array()
+                        .is_some_and(|all| all.iter().any(|exchange| exchange["event"] == "Hangup"))
+                });
+            done.then_some(calls)
+        })
+        .await
+        .with_context(|| self.logs())
+    }
+}
+
+fn spoken(call: &Value) -> Vec<String> {
+    call["spoken"]
+        .as_array()
+        .map(|spoken| {
+            spoken
+                .iter()
+                .filter_map(|speak| speak["text"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_menu_path_ends_with_the_right_outcome() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let log_dir = std::env::temp_dir().join(format!("attend-e2e-menu-{}", env.database_name));
+    std::fs::create_dir_all(&log_dir)?;
+    let [sim_port, booking_port, scheduler_port, voice_port] =
+        [free_port()?, free_port()?, free_port()?, free_port()?];
+    let mut shared = env.service_env();
+    shared.retain(|(name, _)| name != "HTTP_PORT");
+    shared.extend([
+        ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+        (
+            "PUBLIC_URL".to_owned(),
+            format!("http://127.0.0.1:{voice_port}"),
+        ),
+        (
+            "VOBIZ_API_URL".to_owned(),
+            format!("http://127.0.0.1:{sim_port}/api/v1"),
+        ),
+        ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
+        ("CALLBACK_NUMBER".to_owned(), "+15550109999".to_owned()),
+    ]);
+    let services = vec![
+        start("carrier-sim", sim_port, &shared, &log_dir).await?,
+        start("booking-service", booking_port, &shared, &log_dir).await?,
+        start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
+        start("voice-gateway", voice_port, &shared, &log_dir).await?,
+    ];
+    let client = reqwest::Client::new();
+    for service in &services {
+        wait_ready(&client, service).await?;
+    }
+    let booking = format!("http://127.0.0.1:{booking_port}");
+    let tenant: Value = client
+        .post(format!("{booking}/v1/admin/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": "Smith & Sons <Clinic>" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let stack = Stack {
+        client,
+        booking,
+        sim: format!("http://127.0.0.1:{sim_port}"),
+        api_key: tenant["api_key"].as_str().context("no api key")?.to_owned(),
+        zone: midday_zone(),
+        services,
+    };
+
+    // (phone, script, the reminder's outcome, the appointment's status, the last words)
+    let paths = [
+        (
+            "+12015550111",
+            json!({"digits": ["1"]}),
+            "confirmed",
+            "confirmed",
+            "Thank you, your appointment is confirmed. Goodbye.",
+        ),
+        (
+            "+12015550112",
+            json!({"digits": ["2"]}),
+            "reschedule_requested",
+            "reschedule_requested",
+            "Please call us at +15550109999 to reschedule. Goodbye.",
+        ),
+        (
+            "+12015550113",
+            json!({"digits": ["3", "1"]}),
+            "cancelled",
+            "cancelled",
+            "Your appointment has been cancelled. Goodbye.",
+        ),
+        (
+            "+12015550114",
+            json!({"digits": ["3", "2", "1"]}),
+            "confirmed",
+            "confirmed",
+            "Thank you, your appointment is confirmed. Goodbye.",
+        ),
+        (
+            "+12015550115",
+            json!({"digits": ["9", "1"]}),
+            "confirmed",
+            "confirmed",
+            "Thank you, your appointment is confirmed. Goodbye.",
+        ),
+        (
+            "+12015550116",
+            json!({"digits": ["7", "7", "7", "1"]}),
+            "confirmed",
+            "confirmed",
+            "Thank you, your appointment is confirmed. Goodbye.",
+        ),
+        (
+            "+12015550117",
+            json!({"digits": [], "no_input": "fallthrough"}),
+            "no_answer",
+            "scheduled",
+            "We did not hear a choice. Please call us at +15550109999. Goodbye.",
+        ),
+        (
+            "+12015550118",
+            json!({"digits": [], "no_input": "post_empty"}),
+            "no_answer",
+            "scheduled",
+            "We did not hear a choice. Please call us at +15550109999. Goodbye.",
+        ),
+        (
+            "+12015550119",
+            json!({"digits": ["8"]}),
+            "opted_out",
+            "scheduled",
+            "You will get no more reminder calls from Smith & Sons <Clinic>. Goodbye.",
+        ),
+    ];
+    let mut booked = Vec::new();
+    for (phone, script, ..) in &paths {
+        stack.script(phone, script.clone()).await?;
+        booked.push(stack.book(phone).await?);
+    }
+    for ((phone, script, outcome, status, last_words), url) in paths.iter().zip(&booked) {
+        let calls = stack.finished_calls(phone).await?;
+        assert_eq!(calls.len(), 1, "{phone}");
+        let heard = spoken(&calls[0]);
+        assert_eq!(
+            heard[0],
+            "Hello Ada & <Bob>, this is Smith & Sons <Clinic>."
+        );
+        assert_eq!(
+            heard.last().map(String::as_str),
+            Some(*last_words),
+            "{script}: {heard:?}"
+        );
+        // A no-answer may be retried by the scheduler's policy; only the first call counts here.
+        if *outcome != "no_answer" {
+            let appointment = stack.settled(url).await?;
+            assert_eq!(appointment["reminders"][0]["outcome"], *outcome, "{script}");
+            assert_eq!(appointment["status"], *status, "{script}");
+        }
+    }
+
+    // 8 opted out: a second appointment for that number is settled without a call.
+    let second = stack.book("+12015550119").await?;
+    let appointment = stack.settled(&second).await?;
+    assert_eq!(appointment["reminders"][0]["outcome"], "opted_out");
+    assert_eq!(stack.finished_calls("+12015550119").await?.len(), 1);
+
+    for service in stack.services {
+        terminate(service).await?;
+    }
+    env.cleanup().await?;
+    let _ = std::fs::remove_dir_all(&log_dir);
+    Ok(())
+}
