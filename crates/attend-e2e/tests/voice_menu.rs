@@ -105,24 +105,6 @@ async fn terminate(mut service: Service) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Returns a fixed-offset zone where it is about 14:00 now, inside every calling window.
-fn midday_zone() -> String {
-    use chrono::Timelike;
-    let hour = i32::try_from(chrono::Utc::now().hour()).unwrap_or(0);
-    let mut offset = 14 - hour;
-    if offset > 14 {
-        offset -= 24;
-    }
-    if offset < -12 {
-        offset += 24;
-    }
-    match offset {
-        0 => "Etc/GMT".to_owned(),
-        positive if positive > 0 => format!("Etc/GMT-{positive}"),
-        negative => format!("Etc/GMT+{}", -negative),
-    }
-}
-
 struct Stack {
     client: reqwest::Client,
     booking: String,
@@ -296,7 +278,7 @@ async fn every_menu_path_ends_with_the_right_outcome() -> anyhow::Result<()> {
         booking,
         sim: format!("http://127.0.0.1:{sim_port}"),
         api_key: tenant["api_key"].as_str().context("no api key")?.to_owned(),
-        zone: midday_zone(),
+        zone: attend_test_support::midday_zone(),
         services,
     };
 

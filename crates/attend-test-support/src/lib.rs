@@ -178,6 +178,26 @@ pub fn init_logging() {
     });
 }
 
+/// Returns a fixed-offset IANA zone (`Etc/GMT±N`) where it is about 14:00 now, so a test's
+/// recipient is inside every calling window whenever the suite runs.
+pub fn midday_zone() -> String {
+    use chrono::Timelike;
+    let hour = i32::try_from(chrono::Utc::now().hour()).unwrap_or(0);
+    let mut offset = 14 - hour;
+    if offset > 14 {
+        offset -= 24;
+    }
+    if offset < -12 {
+        offset += 24;
+    }
+    // Etc/GMT-N is UTC+N: POSIX counts the sign the other way.
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        positive if positive > 0 => format!("Etc/GMT-{positive}"),
+        negative => format!("Etc/GMT+{}", -negative),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
