@@ -8,104 +8,12 @@
 //! first with `cargo build --workspace --bins`). The process helpers repeat those of
 //! `reminder_call.rs`: each test file is its own crate.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
+use attend_e2e::{ADMIN_TOKEN, free_port, start, terminate, wait_ready};
 use attend_test_support::{TestEnv, wait_until};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
-
-const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
-
-/// One running binary, its port and its log file.
-struct Service {
-    name: &'static str,
-    port: u16,
-    child: Child,
-    log: PathBuf,
-}
-
-fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    // target/<profile>/deps/<this test> → target/<profile>/<name>
-    let test_binary = std::env::current_exe()?;
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("unexpected test binary location")?;
-    let path = profile_dir.join(name);
-    anyhow::ensure!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
-        path.display()
-    );
-    Ok(path)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-async fn start(
-    name: &'static str,
-    port: u16,
-    env: &[(String, String)],
-    log_dir: &std::path::Path,
-) -> anyhow::Result<Service> {
-    let log = log_dir.join(format!("{name}.log"));
-    let log_file = std::fs::File::create(&log)?;
-    let child = Command::new(binary(name)?)
-        .envs(env.iter().cloned())
-        .env("HTTP_PORT", port.to_string())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("failed to start {name}"))?;
-    Ok(Service {
-        name,
-        port,
-        child,
-        log,
-    })
-}
-
-async fn wait_ready(client: &reqwest::Client, service: &Service) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{}/readyz", service.port);
-    wait_until(
-        Duration::from_secs(60),
-        &format!("{} to be ready", service.name),
-        || async {
-            let response = client.get(&url).send().await.ok()?;
-            response.status().is_success().then_some(())
-        },
-    )
-    .await
-    .with_context(|| std::fs::read_to_string(&service.log).unwrap_or_default())
-}
-
-/// Stops a service with SIGTERM and expects a clean exit: graceful shutdown, for real.
-async fn terminate(mut service: Service) -> anyhow::Result<()> {
-    let pid = service.child.id().context("already exited")?;
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()?;
-    anyhow::ensure!(status.success(), "kill -TERM failed");
-    let exit = tokio::time::timeout(Duration::from_secs(20), service.child.wait())
-        .await
-        .with_context(|| format!("{} did not stop within 20 s of SIGTERM", service.name))??;
-    anyhow::ensure!(
-        exit.success(),
-        "{} exited with {exit} after SIGTERM:\n{}",
-        service.name,
-        std::fs::read_to_string(&service.log).unwrap_or_default()
-    );
-    Ok(())
-}
 
 #[tokio::test]
 async fn a_dialect_reminder_call_ends_confirmed_after_the_callee_presses_1() -> anyhow::Result<()> {
