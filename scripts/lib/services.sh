@@ -58,8 +58,8 @@ rabbit_running() {
 }
 
 # rabbit_answers_amqp: the broker answers the AMQP 0-9-1 protocol header within 5 s. A broker
-# can accept TCP yet never answer (a stalled logger; see docs/operations.md), and then every
-# test would hang until its timeout.
+# can accept TCP yet never answer (a stall, see docs/operations.md), and then every test
+# would hang until its timeout.
 rabbit_answers_amqp() {
     local first
     first=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "AMQP\x00\x00\x09\x01" >&3 && head -c 1 <&3 | od -An -tx1' \
@@ -297,13 +297,6 @@ _rabbit_local_start() {
         # The package's postinst may already have started it.
         if rabbit_running; then return 0; fi
     fi
-    # At the default info level the broker logs several lines per queue and connection; the
-    # test suite's churn then stalled it (docs/operations.md). Warnings are enough here.
-    local conf=/etc/rabbitmq/rabbitmq.conf
-    if [[ $EUID -eq 0 && -d /etc/rabbitmq ]] && ! grep -qs '^log.file.level' "$conf"; then
-        say "setting log.file.level = warning in $conf"
-        printf 'log.file.level = warning\n' >>"$conf"
-    fi
     say "starting RabbitMQ (rabbitmq-server -detached)"
     rabbitmq-server -detached >&2 || true
     local deadline=$((SECONDS + 120))
@@ -338,6 +331,10 @@ ensure_rabbitmq() {
         wait_for 60 "RabbitMQ on $ATTEND_AMQP_HOST:$ATTEND_AMQP_PORT" rabbit_running || return 1
     else
         _rabbit_local_start || return 1
+    fi
+    if ! wait_for 60 "RabbitMQ to answer AMQP" rabbit_answers_amqp; then
+        fail "RabbitMQ accepts connections but does not answer AMQP even after a restart; see docs/operations.md (moving its mnesia directory aside clears it)"
+        return 1
     fi
     say "RabbitMQ is ready on $ATTEND_AMQP_HOST:$ATTEND_AMQP_PORT"
 }
