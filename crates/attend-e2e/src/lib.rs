@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use attend_test_support::wait_until;
+use attend_test_support::{TestEnv, wait_until};
 use tokio::process::{Child, Command};
 
 /// The operator token every test stack is started with.
@@ -109,4 +109,115 @@ pub async fn terminate(mut service: Service) -> anyhow::Result<()> {
         std::fs::read_to_string(&service.log).unwrap_or_default()
     );
     Ok(())
+}
+
+/// Every Attend binary and the carrier simulator, running against one test environment.
+pub struct Attend {
+    /// One client for every request of the test.
+    pub client: reqwest::Client,
+    services: Vec<Service>,
+    log_dir: PathBuf,
+}
+
+impl Attend {
+    /// Starts carrier-sim, booking-service, reminder-scheduler, voice-gateway and
+    /// sms-service on free ports, wired to each other and to `env`, with `extra_env` on top;
+    /// returns once each answers `/readyz`.
+    pub async fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let log_dir = std::env::temp_dir().join(format!("attend-e2e-{}", env.database_name));
+        std::fs::create_dir_all(&log_dir)?;
+        let [sim_port, booking_port, scheduler_port, voice_port, sms_port] = [
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+            free_port()?,
+        ];
+        let mut shared = env.service_env();
+        shared.retain(|(name, _)| name != "HTTP_PORT");
+        shared.extend([
+            ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            (
+                "PUBLIC_URL".to_owned(),
+                format!("http://127.0.0.1:{voice_port}"),
+            ),
+            (
+                "VOBIZ_API_URL".to_owned(),
+                format!("http://127.0.0.1:{sim_port}/api/v1"),
+            ),
+            ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
+        ]);
+        shared.extend(
+            extra_env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+        let services = vec![
+            start("carrier-sim", sim_port, &shared, &log_dir).await?,
+            start("booking-service", booking_port, &shared, &log_dir).await?,
+            start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
+            start("voice-gateway", voice_port, &shared, &log_dir).await?,
+            start("sms-service", sms_port, &shared, &log_dir).await?,
+        ];
+        let client = reqwest::Client::new();
+        for service in &services {
+            wait_ready(&client, service).await?;
+        }
+        Ok(Self {
+            client,
+            services,
+            log_dir,
+        })
+    }
+
+    /// Returns the base URL of the service `name`, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self, name: &str) -> anyhow::Result<String> {
+        let service = self
+            .services
+            .iter()
+            .find(|service| service.name == name)
+            .with_context(|| format!("no service {name}"))?;
+        Ok(format!("http://127.0.0.1:{}", service.port))
+    }
+
+    /// Returns every service's log, each under its name: context for a failed wait.
+    pub fn logs(&self) -> String {
+        self.services
+            .iter()
+            .map(|service| {
+                format!(
+                    "--- {}\n{}",
+                    service.name,
+                    std::fs::read_to_string(&service.log).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Creates a tenant through the operator API and returns its API key.
+    pub async fn create_tenant(&self, name: &str) -> anyhow::Result<String> {
+        let tenant: serde_json::Value = self
+            .client
+            .post(format!("{}/v1/admin/tenants", self.url("booking-service")?))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(tenant["api_key"]
+            .as_str()
+            .context("no api key in the tenant answer")?
+            .to_owned())
+    }
+
+    /// Stops every service with SIGTERM, expecting each to exit cleanly, and removes the logs.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        for service in self.services {
+            terminate(service).await?;
+        }
+        let _ = std::fs::remove_dir_all(&self.log_dir);
+        Ok(())
+    }
 }

@@ -11,73 +11,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use attend_e2e::{ADMIN_TOKEN, free_port, start, terminate, wait_ready};
+use attend_e2e::Attend;
 use attend_test_support::{TestEnv, wait_until};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_dialect_reminder_call_ends_confirmed_after_the_callee_presses_1() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let log_dir = std::env::temp_dir().join(format!("attend-e2e-dialect-{}", env.database_name));
-    std::fs::create_dir_all(&log_dir)?;
-
-    let [sim_port, booking_port, scheduler_port, voice_port, sms_port] = [
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-    ];
-    let mut shared = env.service_env();
-    shared.retain(|(name, _)| name != "HTTP_PORT");
-    shared.extend([
-        ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
-        (
-            "PUBLIC_URL".to_owned(),
-            format!("http://127.0.0.1:{voice_port}"),
-        ),
-        (
-            "VOBIZ_API_URL".to_owned(),
-            format!("http://127.0.0.1:{sim_port}/api/v1"),
-        ),
-        ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
-    ]);
-
-    let services = vec![
-        start("carrier-sim", sim_port, &shared, &log_dir).await?,
-        start("booking-service", booking_port, &shared, &log_dir).await?,
-        start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
-        start("voice-gateway", voice_port, &shared, &log_dir).await?,
-        start("sms-service", sms_port, &shared, &log_dir).await?,
-    ];
-    let client = reqwest::Client::new();
-    for service in &services {
-        wait_ready(&client, service).await?;
-    }
-    let all_logs = || {
-        services
-            .iter()
-            .map(|service| {
-                format!(
-                    "--- {}\n{}",
-                    service.name,
-                    std::fs::read_to_string(&service.log).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-
-    let booking = format!("http://127.0.0.1:{booking_port}");
-    let tenant: Value = client
-        .post(format!("{booking}/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": "Acme Clinic" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let api_key = tenant["api_key"].as_str().context("no api key")?.to_owned();
+    let attend = Attend::start(&env, &[]).await?;
+    let client = &attend.client;
+    let booking = attend.url("booking-service")?;
+    let sim = attend.url("carrier-sim")?;
+    let api_key = attend.create_tenant("Acme Clinic").await?;
     // The dialect calls in the zone of the tenant's business: one where it is midday now,
     // so the call never waits for a calling window whenever the suite runs.
     let entity = client
@@ -129,16 +74,13 @@ async fn a_dialect_reminder_call_ends_confirmed_after_the_callee_presses_1() -> 
         },
     )
     .await
-    .with_context(all_logs)?;
+    .with_context(|| attend.logs())?;
     assert!(confirmed["outcome_at"].is_string(), "{confirmed}");
 
     // Exactly one call reached the carrier, it spoke the free-text date and time, and the
     // appointment names its CallUUID.
     let calls: Value = client
-        .get(format!(
-            "http://127.0.0.1:{sim_port}/sim/calls?to={}",
-            phone.replace('+', "%2B")
-        ))
+        .get(format!("{sim}/sim/calls?to={}", phone.replace('+', "%2B")))
         .send()
         .await?
         .json()
@@ -152,10 +94,7 @@ async fn a_dialect_reminder_call_ends_confirmed_after_the_callee_presses_1() -> 
         "the call did not speak the date and time: {spoken}"
     );
 
-    for service in services {
-        terminate(service).await?;
-    }
+    attend.stop().await?;
     env.cleanup().await?;
-    let _ = std::fs::remove_dir_all(&log_dir);
     Ok(())
 }

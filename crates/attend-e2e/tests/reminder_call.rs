@@ -8,61 +8,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use attend_e2e::{ADMIN_TOKEN, free_port, start, terminate, wait_ready};
+use attend_e2e::Attend;
 use attend_test_support::{TestEnv, wait_until};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_crm_booking_ends_confirmed_after_the_callee_presses_1() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let log_dir = std::env::temp_dir().join(format!("attend-e2e-{}", env.database_name));
-    std::fs::create_dir_all(&log_dir)?;
-
-    let ports = [
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-        free_port()?,
-    ];
-    let [sim_port, booking_port, scheduler_port, voice_port, sms_port] = ports;
-    let mut shared = env.service_env();
-    shared.retain(|(name, _)| name != "HTTP_PORT");
-    shared.extend([
-        ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
-        (
-            "PUBLIC_URL".to_owned(),
-            format!("http://127.0.0.1:{voice_port}"),
-        ),
-        (
-            "VOBIZ_API_URL".to_owned(),
-            format!("http://127.0.0.1:{sim_port}/api/v1"),
-        ),
-        ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
-    ]);
-
-    let services = vec![
-        start("carrier-sim", sim_port, &shared, &log_dir).await?,
-        start("booking-service", booking_port, &shared, &log_dir).await?,
-        start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
-        start("voice-gateway", voice_port, &shared, &log_dir).await?,
-        start("sms-service", sms_port, &shared, &log_dir).await?,
-    ];
-    let client = reqwest::Client::new();
-    for service in &services {
-        wait_ready(&client, service).await?;
-    }
-
-    let booking = format!("http://127.0.0.1:{booking_port}");
-    let tenant: Value = client
-        .post(format!("{booking}/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": "Acme Clinic" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let api_key = tenant["api_key"].as_str().context("no api key")?.to_owned();
+    let attend = Attend::start(&env, &[]).await?;
+    let client = &attend.client;
+    let booking = attend.url("booking-service")?;
+    let sim = attend.url("carrier-sim")?;
+    let api_key = attend.create_tenant("Acme Clinic").await?;
 
     // The callee's number ends in 1: the simulator presses 1. The reminder is due two hours
     // before a start one hour away, so it is already due and fires at once.
@@ -108,38 +65,20 @@ async fn a_crm_booking_ends_confirmed_after_the_callee_presses_1() -> anyhow::Re
         },
     )
     .await
-    .with_context(|| {
-        services
-            .iter()
-            .map(|service| {
-                format!(
-                    "--- {}\n{}",
-                    service.name,
-                    std::fs::read_to_string(&service.log).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    .with_context(|| attend.logs())?;
     assert_eq!(confirmed["reminders"][0]["state"], "completed");
     assert_eq!(confirmed["reminders"][0]["outcome"], "confirmed");
 
     // Exactly one call reached the carrier.
     let calls: Value = client
-        .get(format!(
-            "http://127.0.0.1:{sim_port}/sim/calls?to={}",
-            phone.replace('+', "%2B")
-        ))
+        .get(format!("{sim}/sim/calls?to={}", phone.replace('+', "%2B")))
         .send()
         .await?
         .json()
         .await?;
     assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
 
-    for service in services {
-        terminate(service).await?;
-    }
+    attend.stop().await?;
     env.cleanup().await?;
-    let _ = std::fs::remove_dir_all(&log_dir);
     Ok(())
 }

@@ -9,36 +9,22 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use attend_e2e::{ADMIN_TOKEN, Service, free_port, start, terminate, wait_ready};
+use attend_e2e::Attend;
 use attend_test_support::{TestEnv, wait_until};
 use serde_json::{Value, json};
 
 struct Stack {
-    client: reqwest::Client,
+    attend: Attend,
     booking: String,
     sim: String,
     api_key: String,
     zone: String,
-    services: Vec<Service>,
 }
 
 impl Stack {
-    fn logs(&self) -> String {
-        self.services
-            .iter()
-            .map(|service| {
-                format!(
-                    "--- {}\n{}",
-                    service.name,
-                    std::fs::read_to_string(&service.log).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
     async fn script(&self, phone: &str, script: Value) -> anyhow::Result<()> {
         let response = self
+            .attend
             .client
             .put(format!(
                 "{}/sim/voice/scripts/{}",
@@ -56,6 +42,7 @@ impl Stack {
     async fn book(&self, phone: &str) -> anyhow::Result<String> {
         let start_at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
         let created = self
+            .attend
             .client
             .post(format!("{}/v1/appointments", self.booking))
             .bearer_auth(&self.api_key)
@@ -84,6 +71,7 @@ impl Stack {
     async fn settled(&self, appointment_url: &str) -> anyhow::Result<Value> {
         wait_until(Duration::from_secs(40), "the reminder outcome", || async {
             let body: Value = self
+                .attend
                 .client
                 .get(appointment_url)
                 .bearer_auth(&self.api_key)
@@ -96,13 +84,14 @@ impl Stack {
             body["reminders"][0]["outcome"].is_string().then_some(body)
         })
         .await
-        .with_context(|| self.logs())
+        .with_context(|| self.attend.logs())
     }
 
     /// Waits until the sim's calls to `phone` have ended; returns them.
     async fn finished_calls(&self, phone: &str) -> anyhow::Result<Vec<Value>> {
         wait_until(Duration::from_secs(40), "the calls to end", || async {
             let calls: Vec<Value> = self
+                .attend
                 .client
                 .get(format!(
                     "{}/sim/calls?to={}",
@@ -124,7 +113,7 @@ impl Stack {
             done.then_some(calls)
         })
         .await
-        .with_context(|| self.logs())
+        .with_context(|| self.attend.logs())
     }
 }
 
@@ -143,51 +132,13 @@ fn spoken(call: &Value) -> Vec<String> {
 #[tokio::test]
 async fn every_menu_path_ends_with_the_right_outcome() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let log_dir = std::env::temp_dir().join(format!("attend-e2e-menu-{}", env.database_name));
-    std::fs::create_dir_all(&log_dir)?;
-    let [sim_port, booking_port, scheduler_port, voice_port] =
-        [free_port()?, free_port()?, free_port()?, free_port()?];
-    let mut shared = env.service_env();
-    shared.retain(|(name, _)| name != "HTTP_PORT");
-    shared.extend([
-        ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
-        (
-            "PUBLIC_URL".to_owned(),
-            format!("http://127.0.0.1:{voice_port}"),
-        ),
-        (
-            "VOBIZ_API_URL".to_owned(),
-            format!("http://127.0.0.1:{sim_port}/api/v1"),
-        ),
-        ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
-        ("CALLBACK_NUMBER".to_owned(), "+15550109999".to_owned()),
-    ]);
-    let services = vec![
-        start("carrier-sim", sim_port, &shared, &log_dir).await?,
-        start("booking-service", booking_port, &shared, &log_dir).await?,
-        start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
-        start("voice-gateway", voice_port, &shared, &log_dir).await?,
-    ];
-    let client = reqwest::Client::new();
-    for service in &services {
-        wait_ready(&client, service).await?;
-    }
-    let booking = format!("http://127.0.0.1:{booking_port}");
-    let tenant: Value = client
-        .post(format!("{booking}/v1/admin/tenants"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "name": "Smith & Sons <Clinic>" }))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let attend = Attend::start(&env, &[("CALLBACK_NUMBER", "+15550109999")]).await?;
     let stack = Stack {
-        client,
-        booking,
-        sim: format!("http://127.0.0.1:{sim_port}"),
-        api_key: tenant["api_key"].as_str().context("no api key")?.to_owned(),
+        booking: attend.url("booking-service")?,
+        sim: attend.url("carrier-sim")?,
+        api_key: attend.create_tenant("Smith & Sons <Clinic>").await?,
         zone: attend_test_support::midday_zone(),
-        services,
+        attend,
     };
 
     // (phone, script, the reminder's outcome, the appointment's status, the last words)
@@ -288,10 +239,7 @@ async fn every_menu_path_ends_with_the_right_outcome() -> anyhow::Result<()> {
     assert_eq!(appointment["reminders"][0]["outcome"], "opted_out");
     assert_eq!(stack.finished_calls("+12015550119").await?.len(), 1);
 
-    for service in stack.services {
-        terminate(service).await?;
-    }
+    stack.attend.stop().await?;
     env.cleanup().await?;
-    let _ = std::fs::remove_dir_all(&log_dir);
     Ok(())
 }
