@@ -13,7 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -115,7 +115,7 @@ impl RequestKey {
 /// Claims the request's key inside the caller's transaction. Returns the stored answer
 /// when the key already answered this same request (the caller replays it and does
 /// nothing), or `None` when the caller should do the work (also when there is no key).
-pub async fn claim(
+async fn claim(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     request_key: &RequestKey,
@@ -126,8 +126,54 @@ pub async fn claim(
     }
 }
 
+/// Runs `work` in one transaction, at most once per `Idempotency-Key`: a retried request
+/// gets the stored answer of the first (and `true`) without `work` running again; a request
+/// without a key simply runs. The key is claimed and the answer stored in `work`'s
+/// transaction, so a crash leaves neither a half-done write nor a key without its answer.
+pub async fn run_once<Work>(
+    pool: &DbPool,
+    tenant_id: Uuid,
+    request_key: &RequestKey,
+    work: Work,
+) -> Result<(StoredAnswer, bool), ApiError>
+where
+    for<'c> Work: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<StoredAnswer, ApiError>
+        + SendAsyncFn<&'c mut AsyncPgConnection, Result<StoredAnswer, ApiError>, Fut: Send>
+        + Send,
+{
+    let mut connection = pool.get().await?;
+    connection
+        .transaction::<_, ApiError, _>(async |connection| {
+            if let Some(stored) = claim(connection, tenant_id, request_key).await? {
+                return Ok((stored, true));
+            }
+            let answer = work(connection).await?;
+            remember(connection, tenant_id, request_key, &answer).await?;
+            Ok((answer, false))
+        })
+        .await
+}
+
+/// An async closure whose future is nameable, so that a bound can ask for it to be `Send`
+/// (what a pooled transaction needs); the same device diesel-async uses, which it keeps
+/// private.
+pub trait SendAsyncFn<Arg, Output>:
+    AsyncFnOnce(Arg) -> Output + FnOnce(Arg) -> <Self as SendAsyncFn<Arg, Output>>::Fut
+{
+    /// The closure's future.
+    type Fut: Future<Output = Output>;
+}
+
+impl<F, Arg, Fut, Output> SendAsyncFn<Arg, Output> for F
+where
+    F: AsyncFnOnce(Arg) -> Output + FnOnce(Arg) -> Fut,
+    Fut: Future<Output = Output>,
+{
+    type Fut = Fut;
+}
+
 /// Stores `answer` under the request's key, in the transaction that did the work.
-pub async fn remember(
+async fn remember(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     request_key: &RequestKey,

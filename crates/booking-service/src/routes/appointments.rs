@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -167,12 +167,8 @@ pub async fn create_appointment(
         .map(|reminder| (Uuid::now_v7(), reminder.channel.as_str(), reminder.due_at))
         .collect();
 
-    let mut connection = state.pool.get().await?;
-    let (answer, replayed) = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
-                return Ok((stored, true));
-            }
+    let (answer, replayed) =
+        idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
             let customer_id = queries::find_or_create_customer(
                 connection,
                 tenant.id,
@@ -201,9 +197,7 @@ pub async fn create_appointment(
             outbox::enqueue(connection, Some(tenant.id), &event).await?;
             let response = to_response(stored, stored_reminders);
             tracing::info!(reminders = response.reminders.len(), "appointment booked");
-            let answer = StoredAnswer::json(StatusCode::CREATED, response)?;
-            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
-            Ok((answer, false))
+            StoredAnswer::json(StatusCode::CREATED, response)
         })
         .await?;
     Ok(answer.into_created_response(replayed, "/v1/appointments"))
@@ -232,27 +226,20 @@ pub async fn cancel_appointment(
 ) -> Result<HttpResponse, ApiError> {
     let appointment_id = path.into_inner();
     let request_key = RequestKey::of(&request, b"")?;
-    let mut connection = state.pool.get().await?;
-    let outcome = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
-                return Ok((stored, true));
-            }
-            let command = CancelBooking {
-                appointment_id,
-                slot: None,
-                start: None,
-                reason: "api".to_owned(),
-            };
-            commands::cancel(connection, tenant.id, command, Utc::now())
-                .await
-                .map_err(bookings::native_problem)?;
-            let response = load_response(connection, tenant.id, appointment_id).await?;
-            let answer = StoredAnswer::json(StatusCode::OK, response)?;
-            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
-            Ok((answer, false))
-        })
-        .await;
+    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+        let command = CancelBooking {
+            appointment_id,
+            slot: None,
+            start: None,
+            reason: "api".to_owned(),
+        };
+        commands::cancel(connection, tenant.id, command, Utc::now())
+            .await
+            .map_err(bookings::native_problem)?;
+        let response = load_response(connection, tenant.id, appointment_id).await?;
+        StoredAnswer::json(StatusCode::OK, response)
+    })
+    .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
     Ok(answer.into_response(replayed))

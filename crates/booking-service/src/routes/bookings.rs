@@ -8,7 +8,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -256,22 +255,14 @@ pub async fn create_booking(
         participant,
         source: "api",
     };
-    let mut connection = state.pool.get().await?;
-    let outcome = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
-                return Ok((stored, true));
-            }
-            let booked =
-                commands::book(connection, tenant.id, command, now, Some(&state.calendars))
-                    .await
-                    .map_err(native_problem)?;
-            let response = load_response(connection, tenant.id, booked.appointment_id).await?;
-            let answer = StoredAnswer::json(StatusCode::CREATED, response)?;
-            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
-            Ok((answer, false))
-        })
-        .await;
+    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+        let booked = commands::book(connection, tenant.id, command, now, Some(&state.calendars))
+            .await
+            .map_err(native_problem)?;
+        let response = load_response(connection, tenant.id, booked.appointment_id).await?;
+        StoredAnswer::json(StatusCode::CREATED, response)
+    })
+    .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
     Ok(answer.into_created_response(replayed, "/v1/appointments"))
@@ -298,27 +289,20 @@ pub async fn move_appointment(
         new_slot,
         start: None,
     };
-    let mut connection = state.pool.get().await?;
-    let outcome = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
-                return Ok((stored, true));
-            }
-            commands::move_booking(
-                connection,
-                tenant.id,
-                command,
-                Utc::now(),
-                Some(&state.calendars),
-            )
-            .await
-            .map_err(native_problem)?;
-            let response = load_response(connection, tenant.id, appointment_id).await?;
-            let answer = StoredAnswer::json(StatusCode::OK, response)?;
-            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
-            Ok((answer, false))
-        })
-        .await;
+    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+        commands::move_booking(
+            connection,
+            tenant.id,
+            command,
+            Utc::now(),
+            Some(&state.calendars),
+        )
+        .await
+        .map_err(native_problem)?;
+        let response = load_response(connection, tenant.id, appointment_id).await?;
+        StoredAnswer::json(StatusCode::OK, response)
+    })
+    .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
     Ok(answer.into_response(replayed))

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -350,17 +350,10 @@ async fn write_action(
     let request_key = RequestKey::of(request, body)?;
     // Parse and validate before taking a connection: bad input never touches the database.
     let command = WriteCommand::parse(action, body, tenant, now)?;
-    let mut connection = state.pool.get().await?;
-    let outcome = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = idempotency::claim(connection, tenant.id, &request_key).await? {
-                return Ok((stored, true));
-            }
-            let answer = command.run(connection, tenant, state, now).await?;
-            idempotency::remember(connection, tenant.id, &request_key, &answer).await?;
-            Ok((answer, false))
-        })
-        .await;
+    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+        command.run(connection, tenant, state, now).await
+    })
+    .await;
     // After the commit, whatever the answer: a refused booking may mean a cached busy time
     // was stale (written through another replica), and the next search should read afresh.
     state.calendars.bookings_changed(tenant.id);
