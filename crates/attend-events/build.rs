@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "attend/events/v1/appointment.proto",
         "attend/events/v1/reminder.proto",
         "attend/events/v1/tenant.proto",
+        "attend/events/v1/subscriber.proto",
     ];
     let descriptors = protox::compile(files, [&proto_root])?;
     prost_build::Config::new().compile_fds(descriptors)?;

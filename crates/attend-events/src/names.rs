@@ -27,6 +27,10 @@ pub mod routing_keys {
     pub const REMINDER_OUTCOME: &str = "reminder.outcome";
     /// [`crate::v1::TenantSettingsChanged`].
     pub const TENANT_SETTINGS_CHANGED: &str = "tenant.settings_changed";
+    /// [`crate::v1::SubscriberOptedOut`].
+    pub const SUBSCRIBER_OPTED_OUT: &str = "subscriber.opted_out";
+    /// [`crate::v1::SubscriberOptedIn`].
+    pub const SUBSCRIBER_OPTED_IN: &str = "subscriber.opted_in";
 }
 
 /// A message that can be published as an event.
@@ -81,5 +85,19 @@ impl Event for v1::TenantSettingsChanged {
     const TYPE: &'static str = "attend.tenant.settings_changed.v1";
     fn routing_key(&self) -> &'static str {
         routing_keys::TENANT_SETTINGS_CHANGED
+    }
+}
+
+impl Event for v1::SubscriberOptedOut {
+    const TYPE: &'static str = "attend.subscriber.opted_out.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::SUBSCRIBER_OPTED_OUT
+    }
+}
+
+impl Event for v1::SubscriberOptedIn {
+    const TYPE: &'static str = "attend.subscriber.opted_in.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::SUBSCRIBER_OPTED_IN
     }
 }

@@ -27,6 +27,9 @@ pub fn outcome_name(outcome: v1::ReminderOutcomeKind) -> &'static str {
         v1::ReminderOutcomeKind::OptedOut => "opted_out",
         v1::ReminderOutcomeKind::Machine => "machine",
         v1::ReminderOutcomeKind::Expired => "expired",
+        v1::ReminderOutcomeKind::Sent => "sent",
+        v1::ReminderOutcomeKind::Unparsable => "unparsable",
+        v1::ReminderOutcomeKind::Suppressed => "suppressed",
         v1::ReminderOutcomeKind::Unspecified => "unspecified",
     }
 }
@@ -97,5 +100,7 @@ fn details(appointment: &AppointmentRecord, business_name: &str) -> v1::Appointm
         start: Some(to_timestamp(appointment.starts_at)),
         end: Some(to_timestamp(appointment.ends_at)),
         location: appointment.location.clone().unwrap_or_default(),
+        participant: String::new(),
+        business_time_zone: String::new(),
     }
 }

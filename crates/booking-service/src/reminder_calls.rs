@@ -147,6 +147,8 @@ fn reminder_due(
         due_at: Some(to_timestamp(now)),
         attempt: 1,
         spoken_when: spoken_when(&request.date, &request.time),
+        participant: String::new(),
+        business_time_zone: String::new(),
     }
 }
 
@@ -177,7 +179,8 @@ pub fn status_after(outcome: v1::ReminderOutcomeKind) -> Option<&'static str> {
             Some(NO_ANSWER)
         }
         Kind::Failed => Some(PENDING),
-        Kind::Unspecified => None,
+        // SMS progress; reminder calls are voice only.
+        Kind::Sent | Kind::Unparsable | Kind::Suppressed | Kind::Unspecified => None,
     }
 }
 

@@ -253,6 +253,11 @@ async fn apply_outcome_event(
         tracing::debug!(%reminder_id, "own expiry outcome, nothing to do");
         return Ok(());
     }
+    if reported.outcome() == v1::ReminderOutcomeKind::Unparsable {
+        // A reply that is not an answer yet: booking-service shows it, the job is already done.
+        tracing::debug!(%reminder_id, "unparsable reply, nothing to do");
+        return Ok(());
+    }
     let outcome = Outcome::from_proto(reported.outcome())
         .ok_or_else(|| HandlerError::permanent("outcome is unspecified"))?;
     // Producers older than the attempt field send 0 (proto3's default): their first attempt.
@@ -411,6 +416,8 @@ fn parse_appointment(
         recipient_time_zone: recipient.time_zone.clone(),
         start,
         location: details.location.clone(),
+        participant: details.participant.clone(),
+        business_time_zone: details.business_time_zone.clone(),
     })
 }
 
@@ -466,6 +473,8 @@ mod tests {
             )),
             end: None,
             location: String::new(),
+            participant: String::new(),
+            business_time_zone: String::new(),
         }
     }
 

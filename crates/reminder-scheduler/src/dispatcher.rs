@@ -259,6 +259,8 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
         due_at: Some(to_timestamp(job.due_at)),
         attempt: job.attempt,
         spoken_when: String::new(),
+        participant: job.participant.clone(),
+        business_time_zone: job.business_time_zone.clone(),
     }
 }
 
@@ -288,6 +290,8 @@ mod tests {
             business_name: "Clinic".to_owned(),
             appointment_start: now + chrono::Duration::hours(24),
             location: "Main St 1".to_owned(),
+            participant: "Dr. Who".to_owned(),
+            business_time_zone: "Europe/Berlin".to_owned(),
             traceparent: None,
             cancel_reason: None,
             outcome: None,

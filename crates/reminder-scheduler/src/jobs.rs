@@ -155,10 +155,14 @@ pub enum Outcome {
     OptedOut,
     /// An answering machine picked up.
     Machine,
+    /// The message was handed to the carrier (SMS); an answer may follow, but the job is done.
+    Sent,
+    /// Not sent: the recipient had opted out of the channel.
+    Suppressed,
 }
 
 impl Outcome {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 10] = [
         Self::Confirmed,
         Self::RescheduleRequested,
         Self::Cancelled,
@@ -167,6 +171,8 @@ impl Outcome {
         Self::Failed,
         Self::OptedOut,
         Self::Machine,
+        Self::Sent,
+        Self::Suppressed,
     ];
 
     /// Returns the stored snake_case name.
@@ -180,6 +186,8 @@ impl Outcome {
             Self::Failed => "failed",
             Self::OptedOut => "opted_out",
             Self::Machine => "machine",
+            Self::Sent => "sent",
+            Self::Suppressed => "suppressed",
         }
     }
 
@@ -211,6 +219,8 @@ impl Outcome {
             Self::Failed => Kind::Failed,
             Self::OptedOut => Kind::OptedOut,
             Self::Machine => Kind::Machine,
+            Self::Sent => Kind::Sent,
+            Self::Suppressed => Kind::Suppressed,
         }
     }
 
@@ -226,8 +236,11 @@ impl Outcome {
             Kind::Failed => Some(Self::Failed),
             Kind::OptedOut => Some(Self::OptedOut),
             Kind::Machine => Some(Self::Machine),
-            // Expiry is the scheduler's own verdict, never a channel's report.
-            Kind::Expired | Kind::Unspecified => None,
+            Kind::Sent => Some(Self::Sent),
+            Kind::Suppressed => Some(Self::Suppressed),
+            // Expiry is the scheduler's own verdict, never a channel's report; an unparsable
+            // reply is progress between `sent` and an answer, which the scheduler has no use for.
+            Kind::Expired | Kind::Unparsable | Kind::Unspecified => None,
         }
     }
 }
@@ -254,6 +267,10 @@ pub struct AppointmentSnapshot {
     pub start: DateTime<Utc>,
     /// Where, free text (may be empty).
     pub location: String,
+    /// Who or what it is with, free text (may be empty).
+    pub participant: String,
+    /// The business's IANA time zone (may be empty).
+    pub business_time_zone: String,
 }
 
 /// One reminder to fire for an appointment.
@@ -298,6 +315,10 @@ pub struct Job {
     pub appointment_start: DateTime<Utc>,
     /// Where, free text.
     pub location: String,
+    /// Who or what it is with, free text.
+    pub participant: String,
+    /// The business's IANA time zone (may be empty).
+    pub business_time_zone: String,
     /// Trace context of the event that planned the job.
     pub traceparent: Option<String>,
     /// Why it was cancelled, when it was.
@@ -338,6 +359,8 @@ struct JobRow {
     updated_at: DateTime<Utc>,
     dispatched_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
+    participant: String,
+    business_time_zone: String,
 }
 
 /// A stored value the code does not know; the table's CHECK constraints make it a bug.
@@ -391,6 +414,8 @@ impl TryFrom<JobRow> for Job {
             business_name: row.business_name,
             appointment_start: row.appointment_start,
             location: row.location,
+            participant: row.participant,
+            business_time_zone: row.business_time_zone,
             traceparent: row.traceparent,
             cancel_reason,
             outcome,
@@ -417,6 +442,8 @@ struct NewJob<'a> {
     business_name: &'a str,
     appointment_start: DateTime<Utc>,
     location: &'a str,
+    participant: &'a str,
+    business_time_zone: &'a str,
     traceparent: Option<&'a str>,
 }
 
@@ -440,6 +467,8 @@ fn new_jobs<'a>(
             business_name: &appointment.business_name,
             appointment_start: appointment.start,
             location: &appointment.location,
+            participant: &appointment.participant,
+            business_time_zone: &appointment.business_time_zone,
             traceparent,
         })
         .collect()
@@ -492,6 +521,8 @@ pub async fn upsert_pending_plans(
             reminder_jobs::business_name.eq(excluded(reminder_jobs::business_name)),
             reminder_jobs::appointment_start.eq(excluded(reminder_jobs::appointment_start)),
             reminder_jobs::location.eq(excluded(reminder_jobs::location)),
+            reminder_jobs::participant.eq(excluded(reminder_jobs::participant)),
+            reminder_jobs::business_time_zone.eq(excluded(reminder_jobs::business_time_zone)),
             reminder_jobs::traceparent.eq(excluded(reminder_jobs::traceparent)),
             reminder_jobs::updated_at.eq(diesel::dsl::now),
         ));
@@ -839,6 +870,8 @@ mod tests {
             recipient_time_zone: "Europe/Berlin".to_owned(),
             start: DateTime::UNIX_EPOCH,
             location: String::new(),
+            participant: String::new(),
+            business_time_zone: String::new(),
         };
         assert!(!format!("{snapshot:?}").contains("5550100001"));
     }

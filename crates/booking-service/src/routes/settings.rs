@@ -101,6 +101,7 @@ pub fn settings_changed(
                 .collect(),
         }),
         changed_at: Some(to_timestamp(stored.updated_at)),
+        sms: None,
     }
 }
 

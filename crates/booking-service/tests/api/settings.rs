@@ -81,6 +81,7 @@ async fn a_save_stores_the_settings_and_publishes_them_with_a_growing_version() 
                 }],
             }),
             changed_at: event.changed_at,
+            sms: event.sms.clone(),
         }
     );
     assert!(event.changed_at.is_some());

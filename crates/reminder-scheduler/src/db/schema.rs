@@ -35,6 +35,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         dispatched_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
+        participant -> Text,
+        business_time_zone -> Text,
     }
 }
 

@@ -441,6 +441,8 @@ impl Appointment {
             start: Some(to_timestamp(self.start)),
             end: Some(to_timestamp(self.start + chrono::Duration::minutes(30))),
             location: "12 Harley Street".to_owned(),
+            participant: "Dr. Grey".to_owned(),
+            business_time_zone: "Europe/London".to_owned(),
         }
     }
 
@@ -532,6 +534,7 @@ pub fn settings(
         }),
         voice: None,
         changed_at: Some(to_timestamp(Utc::now())),
+        sms: None,
     }
 }
 

@@ -288,6 +288,7 @@ async fn a_tenant_template_in_german_is_spoken_with_the_german_date() -> anyhow:
             }],
         }),
         changed_at: None,
+        sms: None,
     };
     app.publish(&settings, &reminder.tenant_id).await?;
     // An older version arriving late changes nothing.

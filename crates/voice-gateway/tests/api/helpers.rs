@@ -95,6 +95,8 @@ pub fn reminder_for(phone: &str) -> v1::ReminderDue {
         due_at: Some(to_timestamp(Utc::now())),
         attempt: 1,
         spoken_when: String::new(),
+        participant: String::new(),
+        business_time_zone: String::new(),
     }
 }
 
