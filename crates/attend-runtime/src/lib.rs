@@ -8,13 +8,15 @@
 //! - [`outbox`] and [`consumer`]: the transactional outbox relay and the inbox consumer loop;
 //! - [`http`]: problem+json errors, JSON extraction that names the failing field, health,
 //!   readiness and metrics routes, the request root span;
-//! - [`service`]: the wiring of all of the above and graceful shutdown.
+//! - [`service`]: the wiring of all of the above and graceful shutdown;
+//! - [`mask`]: phone numbers masked for logs.
 
 pub mod amqp;
 pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod http;
+pub mod mask;
 pub mod metrics;
 pub mod outbox;
 pub mod schema;

@@ -15,7 +15,6 @@ pub mod carrier;
 pub mod config;
 pub mod db;
 pub mod dialer;
-pub mod mask;
 pub mod reminders;
 pub mod settings;
 pub mod signature;
@@ -23,6 +22,9 @@ pub mod templates;
 pub mod webhooks;
 pub mod workflow;
 pub mod xml;
+
+/// Phone numbers masked for logs (shared with sms-service).
+pub use attend_runtime::mask;
 
 use std::future::Future;
 use std::net::TcpListener;
