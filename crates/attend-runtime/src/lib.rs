@@ -9,9 +9,11 @@
 //! - [`http`]: problem+json errors, JSON extraction that names the failing field, health,
 //!   readiness and metrics routes, the request root span;
 //! - [`service`]: the wiring of all of the above and graceful shutdown;
-//! - [`mask`]: phone numbers masked for logs.
+//! - [`mask`]: phone numbers masked for logs;
+//! - [`calling_window`]: the local hours reminders may go out in, per recipient zone.
 
 pub mod amqp;
+pub mod calling_window;
 pub mod config;
 pub mod consumer;
 pub mod db;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, LocalResult, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -18,80 +18,7 @@ use uuid::Uuid;
 use crate::db::schema::tenant_policies;
 use crate::jobs::Outcome;
 
-const MINUTES_PER_DAY: u32 = 24 * 60;
-
-/// The local hours reminders may go out in: minutes after local midnight, `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallingWindow {
-    start_minute: u32,
-    end_minute: u32,
-}
-
-impl Default for CallingWindow {
-    /// Returns 08:00–21:00, the TCPA hours (templates.md defaults).
-    fn default() -> Self {
-        Self {
-            start_minute: 8 * 60,
-            end_minute: 21 * 60,
-        }
-    }
-}
-
-impl CallingWindow {
-    /// Returns the window `[start_minute, end_minute)`, or `None` when it is empty or does
-    /// not fit in one day.
-    pub fn new(start_minute: u32, end_minute: u32) -> Option<Self> {
-        (start_minute < end_minute && end_minute <= MINUTES_PER_DAY).then_some(Self {
-            start_minute,
-            end_minute,
-        })
-    }
-
-    /// Returns the first minute inside the window.
-    pub fn start_minute(self) -> u32 {
-        self.start_minute
-    }
-
-    /// Returns the first minute after the window.
-    pub fn end_minute(self) -> u32 {
-        self.end_minute
-    }
-
-    /// Returns the earliest instant at or after `at` whose wall-clock time in `zone` lies
-    /// inside the window: `at` itself when it does, else the next opening.
-    pub fn next_open(self, zone: Tz, at: DateTime<Utc>) -> DateTime<Utc> {
-        let local = at.with_timezone(&zone);
-        let minute_of_day = local.hour() * 60 + local.minute();
-        if (self.start_minute..self.end_minute).contains(&minute_of_day) {
-            return at;
-        }
-        let local_date = local.date_naive();
-        let opening_date = if minute_of_day < self.start_minute {
-            local_date
-        } else {
-            local_date.succ_opt().unwrap_or(local_date)
-        };
-        local_instant(zone, opening_date, self.start_minute)
-    }
-}
-
-/// Returns the instant the wall clock of `zone` first shows `minute_of_day` on `date`. In a
-/// DST gap (the time does not exist that day) it is the first minute after the gap; in an
-/// overlap (the time exists twice) the earlier of the two.
-fn local_instant(zone: Tz, date: NaiveDate, minute_of_day: u32) -> DateTime<Utc> {
-    let midnight = date.and_time(chrono::NaiveTime::MIN);
-    let wanted = midnight + chrono::Duration::minutes(i64::from(minute_of_day));
-    // Real gaps last at most a few hours; the bound only keeps a broken zone from looping.
-    for shift in 0..=(24 * 60) {
-        let candidate = wanted + chrono::Duration::minutes(shift);
-        match zone.from_local_datetime(&candidate) {
-            LocalResult::Single(instant) => return instant.with_timezone(&Utc),
-            LocalResult::Ambiguous(earliest, _) => return earliest.with_timezone(&Utc),
-            LocalResult::None => {}
-        }
-    }
-    Utc.from_utc_datetime(&wanted)
-}
+pub use attend_runtime::calling_window::CallingWindow;
 
 /// Returns the recipient's zone, or UTC when the stored name is not an IANA zone (booking-
 /// service validates zones, so this is a legacy or broken row; UTC is logged by the caller).
@@ -285,8 +212,8 @@ pub async fn store_if_newer(
         .values((
             tenant_policies::tenant_id.eq(tenant_id),
             tenant_policies::version.eq(version),
-            tenant_policies::window_start_minute.eq(to_i32(policy.window.start_minute.into())),
-            tenant_policies::window_end_minute.eq(to_i32(policy.window.end_minute.into())),
+            tenant_policies::window_start_minute.eq(to_i32(policy.window.start_minute().into())),
+            tenant_policies::window_end_minute.eq(to_i32(policy.window.end_minute().into())),
             tenant_policies::voice_max_retries.eq(to_i32(retry.max_retries.into())),
             tenant_policies::voice_retry_interval_seconds.eq(to_i32(retry.interval.as_secs())),
             tenant_policies::voice_retry_on.eq(retry_on),

@@ -294,7 +294,7 @@ async fn hold_outside_window(
             continue;
         }
         let window = settings::load(connection, attempt.tenant_id).await?.window;
-        let Some(opening) = window.next_opening(now, &attempt.time_zone) else {
+        let Some(opening) = window.opening_after(now, &attempt.time_zone) else {
             to_dial.push(attempt);
             continue;
         };

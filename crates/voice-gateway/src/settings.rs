@@ -4,12 +4,12 @@
 
 use attend_events::{routing_keys, v1};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent};
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
+
+pub use attend_runtime::calling_window::CallingWindow;
 
 use crate::attempts;
 use crate::db::schema::tenant_settings;
@@ -19,12 +19,6 @@ use crate::templates::TemplateOverride;
 pub const QUEUE: &str = "voice.tenant-settings";
 /// The appointment-cancelled queue's name, without the AMQP prefix.
 pub const CANCELLED_QUEUE: &str = "voice.appointments-cancelled";
-/// The default calling window, 08:00–21:00 in the recipient's zone (carriers.md 1.1).
-pub const DEFAULT_WINDOW: CallingWindow = CallingWindow {
-    start_minute: 8 * 60,
-    end_minute: 21 * 60,
-};
-
 /// Returns the settings queue's spec.
 pub fn consumer_spec() -> ConsumerSpec {
     ConsumerSpec::new(QUEUE, vec![routing_keys::TENANT_SETTINGS_CHANGED])
@@ -35,53 +29,8 @@ pub fn cancelled_consumer_spec() -> ConsumerSpec {
     ConsumerSpec::new(CANCELLED_QUEUE, vec![routing_keys::APPOINTMENT_CANCELLED])
 }
 
-/// When calls may ring, in the recipient's zone: [start, end) minutes after local midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallingWindow {
-    /// Opening, minutes after midnight.
-    pub start_minute: u32,
-    /// Closing, minutes after midnight (exclusive).
-    pub end_minute: u32,
-}
-
-impl CallingWindow {
-    /// Returns `None` when `now` is inside the window in `time_zone`, else the next opening.
-    /// An unknown zone is treated as UTC; an empty window (start ≥ end) never opens, so the
-    /// default is used instead.
-    pub fn next_opening(self, now: DateTime<Utc>, time_zone: &str) -> Option<DateTime<Utc>> {
-        let window = if self.start_minute < self.end_minute && self.end_minute <= 1440 {
-            self
-        } else {
-            DEFAULT_WINDOW
-        };
-        let zone: Tz = time_zone.trim().parse().unwrap_or(Tz::UTC);
-        let local = now.with_timezone(&zone);
-        let minute = local.hour() * 60 + local.minute();
-        if (window.start_minute..window.end_minute).contains(&minute) {
-            return None;
-        }
-        let opening =
-            NaiveTime::from_hms_opt(window.start_minute / 60, window.start_minute % 60, 0)
-                .unwrap_or_default();
-        let day = if minute < window.start_minute {
-            local.date_naive()
-        } else {
-            local.date_naive() + Duration::days(1)
-        };
-        // A DST gap at the opening moves it to the first valid instant after.
-        let mut candidate = day.and_time(opening);
-        for _ in 0..4 {
-            if let Some(instant) = zone.from_local_datetime(&candidate).earliest() {
-                return Some(instant.with_timezone(&Utc));
-            }
-            candidate += Duration::minutes(30);
-        }
-        Some(now + Duration::hours(1))
-    }
-}
-
 /// A tenant's voice settings, or the defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct VoiceSettings {
     /// The calling window.
     pub window: CallingWindow,
@@ -89,16 +38,6 @@ pub struct VoiceSettings {
     pub callback_number: String,
     /// Template overrides.
     pub templates: Vec<TemplateOverride>,
-}
-
-impl Default for VoiceSettings {
-    fn default() -> Self {
-        Self {
-            window: DEFAULT_WINDOW,
-            callback_number: String::new(),
-            templates: Vec::new(),
-        }
-    }
 }
 
 /// Returns the settings of `tenant_id`, or the defaults when it never saved any.
@@ -125,10 +64,11 @@ pub async fn load(
         Vec::new()
     });
     Ok(VoiceSettings {
-        window: CallingWindow {
-            start_minute: u32::try_from(start).unwrap_or(DEFAULT_WINDOW.start_minute),
-            end_minute: u32::try_from(end).unwrap_or(DEFAULT_WINDOW.end_minute),
-        },
+        window: u32::try_from(start)
+            .ok()
+            .zip(u32::try_from(end).ok())
+            .and_then(|(start, end)| CallingWindow::new(start, end))
+            .unwrap_or_default(),
         callback_number,
         templates,
     })
@@ -152,12 +92,8 @@ impl SettingsHandler {
             .map_err(|_| HandlerError::permanent("version out of range"))?;
         let window = changed
             .calling_window
-            .map(|window| CallingWindow {
-                start_minute: window.start_minute,
-                end_minute: window.end_minute,
-            })
-            .filter(|window| window.start_minute < window.end_minute && window.end_minute <= 1440)
-            .unwrap_or(DEFAULT_WINDOW);
+            .and_then(|window| CallingWindow::new(window.start_minute, window.end_minute))
+            .unwrap_or_default();
         let voice = changed.voice.unwrap_or_default();
         let templates: Vec<TemplateOverride> = voice
             .templates
@@ -170,8 +106,8 @@ impl SettingsHandler {
             .collect();
         let templates = serde_json::to_value(&templates)
             .map_err(|error| HandlerError::permanent(format!("templates: {error}")))?;
-        let start = i32::try_from(window.start_minute).unwrap_or(0);
-        let end = i32::try_from(window.end_minute).unwrap_or(1440);
+        let start = i32::try_from(window.start_minute()).unwrap_or(0);
+        let end = i32::try_from(window.end_minute()).unwrap_or(1440);
         // Only a newer version replaces what is stored: a late older event changes nothing.
         let written = diesel::sql_query(
             "INSERT INTO tenant_settings (tenant_id, version, window_start_minute, \
@@ -235,42 +171,5 @@ impl EventHandler for CancelledHandler {
         event: &'a IncomingEvent,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(Self::apply(connection, event))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn inside_the_window_calls_at_once() {
-        // 15:00 UTC is 10:00 in New York.
-        assert_eq!(
-            DEFAULT_WINDOW.next_opening(at("2026-03-10T15:00:00Z"), "America/New_York"),
-            None
-        );
-    }
-
-    #[test]
-    fn outside_the_window_waits_for_the_next_local_opening() {
-        // 03:00 UTC is 22:00 the day before in New York (EST): opens at 08:00 EST = 13:00 UTC.
-        assert_eq!(
-            DEFAULT_WINDOW.next_opening(at("2026-01-10T03:00:00Z"), "America/New_York"),
-            Some(at("2026-01-10T13:00:00Z"))
-        );
-        // The same instant is 04:00 in Berlin: opens at 08:00 CET = 07:00 UTC the same day.
-        assert_eq!(
-            DEFAULT_WINDOW.next_opening(at("2026-01-10T03:00:00Z"), "Europe/Berlin"),
-            Some(at("2026-01-10T07:00:00Z"))
-        );
-        // 21:00 exactly is closed.
-        assert_eq!(
-            DEFAULT_WINDOW.next_opening(at("2026-01-10T20:00:00Z"), "Europe/Berlin"),
-            Some(at("2026-01-11T07:00:00Z"))
-        );
     }
 }
