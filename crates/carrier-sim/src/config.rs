@@ -6,6 +6,13 @@ use std::time::Duration;
 
 /// How long the sim waits for one webhook request before it gives up and ends the call.
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait before an inbound SMS webhook is retried; it doubles with each retry.
+pub const DEFAULT_SMS_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Where replies sent through the Flowroute API go when the number has no URL of its own.
+pub const DEFAULT_FLOWROUTE_INBOUND_URL: &str =
+    "http://127.0.0.1:8083/sms/flowroute/inbound?token=sim-sms-inbound-secret";
+/// Where replies sent through the Twilio API go when the number has no URL of its own.
+pub const DEFAULT_TWILIO_INBOUND_URL: &str = "http://127.0.0.1:8083/sms/twilio/inbound";
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +48,23 @@ pub struct Config {
     pub auth_token: String,
     /// Time limit for each webhook request (not read from the environment; tests may lower it).
     pub webhook_timeout: Duration,
+    /// Flowroute API access key, the Basic-auth user (`FLOWROUTE_ACCESS_KEY`).
+    pub flowroute_access_key: String,
+    /// Flowroute API secret key, the Basic-auth password (`FLOWROUTE_SECRET_KEY`).
+    pub flowroute_secret_key: String,
+    /// Twilio account SID, the Basic-auth user and the `{AccountSid}` path segment
+    /// (`TWILIO_ACCOUNT_SID`).
+    pub twilio_account_sid: String,
+    /// Twilio auth token, the Basic-auth password and the key of `X-Twilio-Signature`
+    /// (`TWILIO_AUTH_TOKEN`).
+    pub twilio_auth_token: String,
+    /// Default inbound SMS webhook for Flowroute conversations (`SIM_FLOWROUTE_INBOUND_URL`).
+    pub flowroute_inbound_url: String,
+    /// Default inbound SMS webhook for Twilio conversations (`SIM_TWILIO_INBOUND_URL`).
+    pub twilio_inbound_url: String,
+    /// First wait before an inbound SMS webhook is retried, doubling each time (not read from
+    /// the environment; tests may lower it).
+    pub sms_retry_backoff: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -52,6 +76,13 @@ impl fmt::Debug for Config {
             .field("auth_id", &self.auth_id)
             .field("auth_token", &"<redacted>")
             .field("webhook_timeout", &self.webhook_timeout)
+            .field("flowroute_access_key", &self.flowroute_access_key)
+            .field("flowroute_secret_key", &"<redacted>")
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &"<redacted>")
+            .field("flowroute_inbound_url", &self.flowroute_inbound_url)
+            .field("twilio_inbound_url", &self.twilio_inbound_url)
+            .field("sms_retry_backoff", &self.sms_retry_backoff)
             .finish()
     }
 }
@@ -64,6 +95,13 @@ impl Default for Config {
             auth_id: "MA_SIM".to_owned(),
             auth_token: "sim-token".to_owned(),
             webhook_timeout: DEFAULT_WEBHOOK_TIMEOUT,
+            flowroute_access_key: "sim-access".to_owned(),
+            flowroute_secret_key: "sim-secret".to_owned(),
+            twilio_account_sid: "AC_SIM".to_owned(),
+            twilio_auth_token: "sim-twilio-token".to_owned(),
+            flowroute_inbound_url: DEFAULT_FLOWROUTE_INBOUND_URL.to_owned(),
+            twilio_inbound_url: DEFAULT_TWILIO_INBOUND_URL.to_owned(),
+            sms_retry_backoff: DEFAULT_SMS_RETRY_BACKOFF,
         }
     }
 }
@@ -128,13 +166,103 @@ impl Config {
             }
         };
 
+        let flowroute_access_key = read_credential(
+            read("FLOWROUTE_ACCESS_KEY")?,
+            "FLOWROUTE_ACCESS_KEY",
+            defaults.flowroute_access_key,
+            true,
+        )?;
+        let flowroute_secret_key = read_credential(
+            read("FLOWROUTE_SECRET_KEY")?,
+            "FLOWROUTE_SECRET_KEY",
+            defaults.flowroute_secret_key,
+            false,
+        )?;
+        let twilio_account_sid = match read("TWILIO_ACCOUNT_SID")? {
+            None => defaults.twilio_account_sid,
+            Some(value) if is_valid_auth_id(value.trim()) => value.trim().to_owned(),
+            Some(value) => {
+                return Err(ConfigError::Invalid {
+                    variable: "TWILIO_ACCOUNT_SID",
+                    value,
+                    reason: "expected a non-empty id made of letters, digits, '_' or '-'",
+                });
+            }
+        };
+        let twilio_auth_token = read_credential(
+            read("TWILIO_AUTH_TOKEN")?,
+            "TWILIO_AUTH_TOKEN",
+            defaults.twilio_auth_token,
+            false,
+        )?;
+        let flowroute_inbound_url = read_url(
+            read("SIM_FLOWROUTE_INBOUND_URL")?,
+            "SIM_FLOWROUTE_INBOUND_URL",
+            defaults.flowroute_inbound_url,
+        )?;
+        let twilio_inbound_url = read_url(
+            read("SIM_TWILIO_INBOUND_URL")?,
+            "SIM_TWILIO_INBOUND_URL",
+            defaults.twilio_inbound_url,
+        )?;
+
         Ok(Self {
             http_host,
             http_port,
             auth_id,
             auth_token,
             webhook_timeout: defaults.webhook_timeout,
+            flowroute_access_key,
+            flowroute_secret_key,
+            twilio_account_sid,
+            twilio_auth_token,
+            flowroute_inbound_url,
+            twilio_inbound_url,
+            sms_retry_backoff: defaults.sms_retry_backoff,
         })
+    }
+}
+
+/// Reads a Basic-auth credential: non-empty, and without ':' in the user part (the separator).
+/// A secret's value is never echoed in the error.
+fn read_credential(
+    value: Option<String>,
+    variable: &'static str,
+    default: String,
+    is_user: bool,
+) -> Result<String, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(value) if value.trim().is_empty() => Err(ConfigError::Invalid {
+            variable,
+            value: String::new(),
+            reason: "expected a non-empty value",
+        }),
+        Some(value) if is_user && value.contains(':') => Err(ConfigError::Invalid {
+            variable,
+            value,
+            reason: "a basic-auth user may not contain ':'",
+        }),
+        Some(value) => Ok(value.trim().to_owned()),
+    }
+}
+
+/// Reads an absolute http(s) URL.
+fn read_url(
+    value: Option<String>,
+    variable: &'static str,
+    default: String,
+) -> Result<String, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(value) => match crate::webhook::parse_http_url(&value) {
+            Ok(url) => Ok(url.to_string()),
+            Err(_) => Err(ConfigError::Invalid {
+                variable,
+                value,
+                reason: "expected an absolute http(s) url",
+            }),
+        },
     }
 }
 
@@ -202,6 +330,52 @@ mod tests {
     fn an_empty_token_is_rejected_without_echoing_it() {
         let error = load(&[("VOBIZ_AUTH_TOKEN", " ")]).unwrap_err();
         assert!(error.to_string().contains("VOBIZ_AUTH_TOKEN"));
+    }
+
+    #[test]
+    fn sms_credentials_and_inbound_urls_have_defaults_and_overrides() {
+        let defaults = load(&[]).unwrap();
+        assert_eq!(defaults.flowroute_access_key, "sim-access");
+        assert_eq!(defaults.flowroute_secret_key, "sim-secret");
+        assert_eq!(defaults.twilio_account_sid, "AC_SIM");
+        assert_eq!(defaults.twilio_auth_token, "sim-twilio-token");
+        assert_eq!(
+            defaults.flowroute_inbound_url,
+            DEFAULT_FLOWROUTE_INBOUND_URL
+        );
+        assert_eq!(defaults.twilio_inbound_url, DEFAULT_TWILIO_INBOUND_URL);
+
+        let config = load(&[
+            ("FLOWROUTE_ACCESS_KEY", "key"),
+            ("FLOWROUTE_SECRET_KEY", "secret"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "token"),
+            ("SIM_TWILIO_INBOUND_URL", "http://127.0.0.1:9/in"),
+        ])
+        .unwrap();
+        assert_eq!(config.flowroute_access_key, "key");
+        assert_eq!(config.flowroute_secret_key, "secret");
+        assert_eq!(config.twilio_account_sid, "AC123");
+        assert_eq!(config.twilio_auth_token, "token");
+        assert_eq!(config.twilio_inbound_url, "http://127.0.0.1:9/in");
+    }
+
+    #[test]
+    fn a_relative_inbound_url_names_the_variable() {
+        let error = load(&[("SIM_FLOWROUTE_INBOUND_URL", "/sms")]).unwrap_err();
+        assert!(error.to_string().contains("SIM_FLOWROUTE_INBOUND_URL"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_sms_secrets() {
+        let config = load(&[
+            ("FLOWROUTE_SECRET_KEY", "flow-secret"),
+            ("TWILIO_AUTH_TOKEN", "twilio-secret"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("flow-secret"));
+        assert!(!debug.contains("twilio-secret"));
     }
 
     #[test]

@@ -17,6 +17,15 @@ pub enum SimApiError {
     /// The callee script is not acceptable.
     #[error(transparent)]
     InvalidScript(#[from] crate::script::ScriptError),
+    /// No message with this id is recorded.
+    #[error("no message {0:?} is recorded")]
+    MessageNotFound(String),
+    /// A query parameter is unknown or has a bad value.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// A field of the request body has a bad value.
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 impl SimApiError {
@@ -26,6 +35,9 @@ impl SimApiError {
             Self::CallNotFound(_) => "call_not_found",
             Self::InvalidJson(_) => "invalid_json",
             Self::InvalidScript(_) => "invalid_script",
+            Self::MessageNotFound(_) => "message_not_found",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidRequest(_) => "invalid_request",
         }
     }
 }
@@ -33,8 +45,11 @@ impl SimApiError {
 impl ResponseError for SimApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::CallNotFound(_) => StatusCode::NOT_FOUND,
-            Self::InvalidJson(_) | Self::InvalidScript(_) => StatusCode::BAD_REQUEST,
+            Self::CallNotFound(_) | Self::MessageNotFound(_) => StatusCode::NOT_FOUND,
+            Self::InvalidJson(_)
+            | Self::InvalidScript(_)
+            | Self::InvalidQuery(_)
+            | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
 

@@ -1,9 +1,14 @@
-//! carrier-sim: a local stand-in for a Vobiz-style (Plivo-compatible) voice carrier.
+//! carrier-sim: a local stand-in for a Vobiz-style (Plivo-compatible) voice carrier and for
+//! Flowroute- and Twilio-style SMS carriers.
 //!
-//! It accepts make-call requests exactly like the real carrier's API, then acts out each call
-//! against the application's webhooks: it fetches the answer XML, plays a scripted callee
+//! Voice: it accepts make-call requests exactly like the real carrier's API, then acts out each
+//! call against the application's webhooks: it fetches the answer XML, plays a scripted callee
 //! (keypresses per destination number), follows Gather/Redirect/Hangup, and finishes with a
-//! hangup callback. Every webhook is signed as Vobiz signs them. State is in memory only.
+//! hangup callback. Every webhook is signed as Vobiz signs them.
+//!
+//! SMS ([`sms`]): it accepts messages through both send APIs, records them with their encoding
+//! and segment count, and has a scripted subscriber reply through the inbound webhook of the
+//! API the conversation used (Twilio's signed). State is in memory only.
 //!
 //! [`Application`] is the single entry point, shared by `main.rs` and the integration tests.
 
@@ -25,6 +30,7 @@ mod error;
 pub mod inspect;
 pub mod script;
 pub mod signature;
+pub mod sms;
 pub mod webhook;
 pub mod xml;
 
@@ -42,6 +48,8 @@ pub(crate) struct SimState {
     scripts: script::ScriptBook,
     calls: inspect::CallStore,
     webhooks: webhook::WebhookClient,
+    /// The SMS side: credentials, messages, reply scripts, settings.
+    sms: sms::SmsState,
     /// Running calls, so shutdown can wait for them.
     tasks: TaskTracker,
     /// Cancelled at shutdown; running calls stop at their next await point.
@@ -80,6 +88,7 @@ impl Application {
         let webhooks =
             webhook::WebhookClient::new(config.auth_token.clone(), config.webhook_timeout)
                 .context("failed to build the webhook http client")?;
+        let sms = sms::SmsState::new(&config).context("failed to build the sms http client")?;
 
         let state = web::Data::new(SimState {
             auth_id: config.auth_id,
@@ -87,6 +96,7 @@ impl Application {
             scripts: script::ScriptBook::default(),
             calls: inspect::CallStore::default(),
             webhooks,
+            sms,
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
             runtime,
@@ -99,6 +109,7 @@ impl Application {
                 .configure(api::configure)
                 .configure(script::configure)
                 .configure(inspect::configure)
+                .configure(sms::configure)
         })
         .listen(listener)
         .context("failed to listen")?
@@ -119,7 +130,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
-    /// stops running calls (each within a bounded time).
+    /// stops running calls and pending SMS replies (each within a bounded time).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self { server, state, .. } = self;
         let server_handle = server.handle();
