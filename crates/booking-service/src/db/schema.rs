@@ -248,6 +248,10 @@ diesel::table! {
         callback_number -> Nullable<Text>,
         voice_templates -> Jsonb,
         updated_at -> Timestamptz,
+        sms_from_number -> Nullable<Text>,
+        sms_help_contact -> Nullable<Text>,
+        sms_max_segments -> Int4,
+        sms_templates -> Jsonb,
     }
 }
 

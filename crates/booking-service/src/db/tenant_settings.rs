@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::schema::tenant_settings;
-use crate::domain::reminder_settings::{ReminderSettings, VoiceTemplate};
+use crate::domain::reminder_settings::{ReminderSettings, SmsSettings, SmsTemplate, VoiceTemplate};
 
 /// Stored settings with their version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,10 @@ struct SettingsRow {
     callback_number: Option<String>,
     voice_templates: serde_json::Value,
     updated_at: DateTime<Utc>,
+    sms_from_number: Option<String>,
+    sms_help_contact: Option<String>,
+    sms_max_segments: i32,
+    sms_templates: serde_json::Value,
 }
 
 /// A stored value the code cannot read back; the API validated it, so it is a bug.
@@ -58,6 +62,8 @@ impl TryFrom<SettingsRow> for StoredSettings {
         };
         let templates: Vec<VoiceTemplate> = serde_json::from_value(row.voice_templates)
             .map_err(|error| unreadable("voice_templates", error))?;
+        let sms_templates: Vec<SmsTemplate> = serde_json::from_value(row.sms_templates)
+            .map_err(|error| unreadable("sms_templates", error))?;
         Ok(Self {
             version: row.version,
             updated_at: row.updated_at,
@@ -78,6 +84,12 @@ impl TryFrom<SettingsRow> for StoredSettings {
                 retry_on: row.voice_retry_on,
                 callback_number: row.callback_number,
                 templates,
+                sms: SmsSettings {
+                    from_number: row.sms_from_number,
+                    help_contact: row.sms_help_contact,
+                    max_segments: unsigned("sms_max_segments", row.sms_max_segments)?,
+                    templates: sms_templates,
+                },
             },
         })
     }
@@ -110,6 +122,8 @@ pub async fn replace(
     let to_i32 = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
     let templates = serde_json::to_value(&settings.templates)
         .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))?;
+    let sms_templates = serde_json::to_value(&settings.sms.templates)
+        .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))?;
     let row: SettingsRow = diesel::insert_into(tenant_settings::table)
         .values((
             tenant_settings::tenant_id.eq(tenant_id),
@@ -121,6 +135,10 @@ pub async fn replace(
             tenant_settings::voice_retry_on.eq(&settings.retry_on),
             tenant_settings::callback_number.eq(settings.callback_number.as_deref()),
             tenant_settings::voice_templates.eq(&templates),
+            tenant_settings::sms_from_number.eq(settings.sms.from_number.as_deref()),
+            tenant_settings::sms_help_contact.eq(settings.sms.help_contact.as_deref()),
+            tenant_settings::sms_max_segments.eq(to_i32(settings.sms.max_segments)),
+            tenant_settings::sms_templates.eq(&sms_templates),
         ))
         .on_conflict(tenant_settings::tenant_id)
         .do_update()
@@ -136,6 +154,10 @@ pub async fn replace(
             tenant_settings::voice_retry_on.eq(excluded(tenant_settings::voice_retry_on)),
             tenant_settings::callback_number.eq(excluded(tenant_settings::callback_number)),
             tenant_settings::voice_templates.eq(excluded(tenant_settings::voice_templates)),
+            tenant_settings::sms_from_number.eq(excluded(tenant_settings::sms_from_number)),
+            tenant_settings::sms_help_contact.eq(excluded(tenant_settings::sms_help_contact)),
+            tenant_settings::sms_max_segments.eq(excluded(tenant_settings::sms_max_segments)),
+            tenant_settings::sms_templates.eq(excluded(tenant_settings::sms_templates)),
             tenant_settings::updated_at.eq(diesel::dsl::now),
         ))
         .returning(SettingsRow::as_returning())

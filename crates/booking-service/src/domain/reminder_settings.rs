@@ -1,10 +1,13 @@
-//! A tenant's reminder settings: the calling window, the voice retry policy and the voice
-//! call's callback number and template overrides (docs: ../shared notes `templates.md`).
+//! A tenant's reminder settings: the calling window, the voice retry policy, the voice
+//! call's callback number and template overrides (docs: ../shared notes `templates.md`), and
+//! the SMS sender number, help contact, segment limit and template overrides (attend-text's
+//! `sms` module: names, placeholders, default texts and the save-time lint).
 //!
 //! The JSON is camelCase; problems name fields by their JSON path (`voice.templates[1].text`).
 
 use std::collections::HashSet;
 
+use attend_text::sms;
 use serde::{Deserialize, Serialize};
 
 use super::phone::normalize_e164;
@@ -44,6 +47,13 @@ pub const PLACEHOLDERS: [&str; 6] = [
     "location",
     "callback_number",
 ];
+
+/// The segment limit of a tenant that never set one.
+pub const DEFAULT_MAX_SEGMENTS: u32 = 3;
+/// The highest segment limit a tenant may set (carriers advise 6–8 at most; 10 leaves room).
+pub const MAX_SEGMENTS: u32 = 10;
+/// The languages an SMS template may be written in.
+pub const SMS_LANGUAGES: [&str; 7] = ["en", "fr", "de", "es", "pt", "it", "nl"];
 
 /// Delivery outcomes a voice attempt may be retried on, by their snake_case names.
 pub const RETRYABLE_OUTCOMES: [&str; 4] = ["busy", "no_answer", "machine", "failed"];
@@ -94,6 +104,89 @@ pub struct VoiceSettings {
     pub templates: Vec<VoiceTemplate>,
 }
 
+/// One overridden SMS text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SmsTemplate {
+    /// One of attend-text's `sms::TEMPLATE_NAMES` (`reminder`, `confirmed`, …).
+    pub name: String,
+    /// One of [`SMS_LANGUAGES`].
+    pub language: String,
+    /// The text, 1–1000 characters, with only that template's placeholders, within the
+    /// segment limit when rendered with the longest values.
+    pub text: String,
+}
+
+/// `sms` in a `PUT`: the sender number, help contact, segment limit and template overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SmsSettingsRequest {
+    /// E.164 number the messages come from; `null` means sms-service's default.
+    #[serde(default)]
+    pub from_number: Option<String>,
+    /// What a HELP reply names as the contact (a number, an address, a URL); `null` for none.
+    #[serde(default)]
+    pub help_contact: Option<String>,
+    /// The most segments one rendered message may take, 1–10; absent means 3.
+    #[serde(default)]
+    pub max_segments: Option<u32>,
+    /// Overrides of the built-in texts; empty means the built-in texts.
+    #[serde(default)]
+    pub templates: Vec<SmsTemplate>,
+}
+
+/// Valid SMS settings, ready to store and publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsSettings {
+    /// E.164 sender; `None` means sms-service's default.
+    pub from_number: Option<String>,
+    /// The HELP contact, trimmed; `None` for none.
+    pub help_contact: Option<String>,
+    /// The most segments one rendered message may take.
+    pub max_segments: u32,
+    /// Template overrides, texts trimmed.
+    pub templates: Vec<SmsTemplate>,
+}
+
+impl Default for SmsSettings {
+    /// Returns the SMS settings of a tenant that never saved any: sms-service's sender, no
+    /// help contact, 3 segments and the built-in texts.
+    fn default() -> Self {
+        Self {
+            from_number: None,
+            help_contact: None,
+            max_segments: DEFAULT_MAX_SEGMENTS,
+            templates: Vec::new(),
+        }
+    }
+}
+
+/// Something worth knowing about saved settings that did not stop the save.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// The JSON path it is about, e.g. `sms.templates[0].text`.
+    pub field: String,
+    /// What to know, lower case.
+    pub message: String,
+}
+
+/// `sms` as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsSettingsResponse {
+    /// E.164 sender; `null` means sms-service's default.
+    pub from_number: Option<String>,
+    /// The HELP contact; `null` for none.
+    pub help_contact: Option<String>,
+    /// The most segments one rendered message may take.
+    pub max_segments: u32,
+    /// Template overrides; the built-in text applies to every other name and language.
+    pub templates: Vec<SmsTemplate>,
+    /// What the lint noticed about the overrides without refusing them (a text or a
+    /// localized date outside GSM-7).
+    pub warnings: Vec<Warning>,
+}
+
 /// `PUT /v1/settings/reminders` body. An absent section takes its default.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -107,6 +200,9 @@ pub struct ReminderSettingsRequest {
     /// Callback number and templates.
     #[serde(default)]
     pub voice: Option<VoiceSettings>,
+    /// SMS sender, help contact, segment limit and templates.
+    #[serde(default)]
+    pub sms: Option<SmsSettingsRequest>,
 }
 
 /// Valid reminder settings, ready to store and publish.
@@ -126,6 +222,8 @@ pub struct ReminderSettings {
     pub callback_number: Option<String>,
     /// Template overrides, texts trimmed.
     pub templates: Vec<VoiceTemplate>,
+    /// The SMS settings.
+    pub sms: SmsSettings,
 }
 
 impl Default for ReminderSettings {
@@ -141,6 +239,7 @@ impl Default for ReminderSettings {
             retry_on: vec!["busy".to_owned(), "no_answer".to_owned()],
             callback_number: None,
             templates: Vec::new(),
+            sms: SmsSettings::default(),
         }
     }
 }
@@ -159,6 +258,8 @@ pub struct ReminderSettingsResponse {
     pub voice_retry: VoiceRetry,
     /// Callback number and templates.
     pub voice: VoiceSettings,
+    /// SMS sender, help contact, segment limit and templates.
+    pub sms: SmsSettingsResponse,
 }
 
 impl ReminderSettings {
@@ -183,6 +284,13 @@ impl ReminderSettings {
             voice: VoiceSettings {
                 callback_number: self.callback_number.clone(),
                 templates: self.templates.clone(),
+            },
+            sms: SmsSettingsResponse {
+                from_number: self.sms.from_number.clone(),
+                help_contact: self.sms.help_contact.clone(),
+                max_segments: self.sms.max_segments,
+                templates: self.sms.templates.clone(),
+                warnings: sms_warnings(&self.sms),
             },
         }
     }
@@ -245,8 +353,143 @@ impl ReminderSettingsRequest {
                 validate_callback_number(voice.callback_number, default_region, issues);
             settings.templates = validate_templates(voice.templates, issues);
         }
+        if let Some(sms) = self.sms {
+            settings.sms = validate_sms(sms, default_region, issues);
+        }
         settings
     }
+}
+
+/// The longest help contact, in characters (what the lint assumes for `{contact}`).
+pub const MAX_HELP_CONTACT: usize = sms::MAX_CONTACT;
+
+fn validate_sms(
+    request: SmsSettingsRequest,
+    default_region: &str,
+    issues: &mut Issues,
+) -> SmsSettings {
+    let from_number =
+        request
+            .from_number
+            .and_then(|raw| match normalize_e164(&raw, default_region) {
+                Ok(e164) => Some(e164),
+                Err(message) => {
+                    issues.add("sms.fromNumber", message);
+                    None
+                }
+            });
+    let help_contact = request.help_contact.and_then(|raw| {
+        let contact = raw.trim().to_owned();
+        let length = contact.chars().count();
+        if !(1..=MAX_HELP_CONTACT).contains(&length) {
+            issues.add(
+                "sms.helpContact",
+                format!("must be 1 to {MAX_HELP_CONTACT} characters after trimming"),
+            );
+            None
+        } else if contact.chars().any(char::is_control) {
+            issues.add(
+                "sms.helpContact",
+                "must be one line without control characters",
+            );
+            None
+        } else {
+            Some(contact)
+        }
+    });
+    let max_segments = request.max_segments.unwrap_or(DEFAULT_MAX_SEGMENTS);
+    let limit_ok = (1..=MAX_SEGMENTS).contains(&max_segments);
+    if !limit_ok {
+        issues.add(
+            "sms.maxSegments",
+            format!("must be from 1 to {MAX_SEGMENTS}"),
+        );
+    }
+    // With a bad limit, the texts are still checked (against the highest limit) so one
+    // answer names every problem.
+    let lint_limit = if limit_ok { max_segments } else { MAX_SEGMENTS };
+    let templates = validate_sms_templates(request.templates, lint_limit, issues);
+    SmsSettings {
+        from_number,
+        help_contact,
+        max_segments,
+        templates,
+    }
+}
+
+fn validate_sms_templates(
+    templates: Vec<SmsTemplate>,
+    max_segments: u32,
+    issues: &mut Issues,
+) -> Vec<SmsTemplate> {
+    let mut seen = HashSet::new();
+    let mut valid = Vec::with_capacity(templates.len());
+    for (index, template) in templates.into_iter().enumerate() {
+        let field = |part: &str| format!("sms.templates[{index}].{part}");
+        let name_ok = sms::TEMPLATE_NAMES.contains(&template.name.as_str());
+        if !name_ok {
+            issues.add(
+                field("name"),
+                format!("must be one of {}", sms::TEMPLATE_NAMES.join(", ")),
+            );
+        }
+        let language_ok = SMS_LANGUAGES.contains(&template.language.as_str());
+        if !language_ok {
+            issues.add(
+                field("language"),
+                format!("must be one of {}", SMS_LANGUAGES.join(", ")),
+            );
+        }
+        let text = template.text.trim().to_owned();
+        let length = text.chars().count();
+        if !(1..=MAX_TEMPLATE_LEN).contains(&length) {
+            issues.add(
+                field("text"),
+                format!("must be 1 to {MAX_TEMPLATE_LEN} characters after trimming"),
+            );
+        } else if name_ok && language_ok {
+            let limit = usize::try_from(max_segments).unwrap_or(usize::MAX);
+            if let Err(reason) = sms::lint(&template.name, &text, limit, &template.language) {
+                issues.add(field("text"), reason.to_string());
+            }
+        }
+        if !seen.insert((template.name.clone(), template.language.clone())) {
+            issues.add(
+                format!("sms.templates[{index}]"),
+                format!(
+                    "repeats name {:?} in language {:?}",
+                    template.name, template.language
+                ),
+            );
+        }
+        valid.push(SmsTemplate {
+            name: template.name,
+            language: template.language,
+            text,
+        });
+    }
+    valid
+}
+
+/// Returns what the lint notices about stored SMS overrides without refusing them.
+fn sms_warnings(settings: &SmsSettings) -> Vec<Warning> {
+    let limit = usize::try_from(settings.max_segments).unwrap_or(usize::MAX);
+    let mut warnings = Vec::new();
+    for (index, template) in settings.templates.iter().enumerate() {
+        // Stored texts passed the lint when saved; a text that no longer does (a later,
+        // stricter lint) is reported as a warning rather than hidden.
+        let messages = match sms::check(&template.name, &template.text, limit, &template.language) {
+            Ok(report) => report.warnings,
+            Err(error) => vec![error.to_string()],
+        };
+        for message in messages {
+            warnings.push(Warning {
+                field: format!("sms.templates[{index}].text"),
+                message,
+            });
+        }
+    }
+    warnings
 }
 
 fn validate_callback_number(
@@ -469,6 +712,121 @@ mod tests {
                 "voice.templates[2]",
             ]
         );
+    }
+
+    fn sms_settings(sms: serde_json::Value) -> (SmsSettings, Vec<(String, String)>) {
+        let request: ReminderSettingsRequest =
+            serde_json::from_value(serde_json::json!({ "sms": sms })).unwrap();
+        let mut issues = Issues::default();
+        let settings = request.validate("US", &mut issues);
+        let problems = issues
+            .finish()
+            .err()
+            .map(|problem| {
+                problem
+                    .errors
+                    .into_iter()
+                    .map(|e| (e.field, e.message))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (settings.sms, problems)
+    }
+
+    #[test]
+    fn sms_settings_are_normalized_and_default_to_three_segments() {
+        let (sms, problems) = sms_settings(serde_json::json!({
+            "fromNumber": "(201) 555-0100",
+            "helpContact": "  help@clinic.example ",
+            "templates": [{"name": "reminder", "language": "fr", "text": " [{business}] RDV le {datetime}{at_location}. Répondez OUI ou NON. "}]
+        }));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(sms.from_number.as_deref(), Some("+12015550100"));
+        assert_eq!(sms.help_contact.as_deref(), Some("help@clinic.example"));
+        assert_eq!(sms.max_segments, DEFAULT_MAX_SEGMENTS);
+        assert_eq!(
+            sms.templates[0].text,
+            "[{business}] RDV le {datetime}{at_location}. Répondez OUI ou NON."
+        );
+        assert_eq!(ReminderSettings::default().sms, SmsSettings::default());
+    }
+
+    #[test]
+    fn every_bad_sms_field_is_named() {
+        let (_, problems) = sms_settings(serde_json::json!({
+            "fromNumber": "12345",
+            "helpContact": "  ",
+            "maxSegments": 11,
+            "templates": [
+                {"name": "farewell", "language": "en", "text": "Bye"},
+                {"name": "help", "language": "ko", "text": "Help"},
+                {"name": "help", "language": "en", "text": "Help on {datetime}"},
+                {"name": "help", "language": "en", "text": "Call {contact"},
+                {"name": "reminder", "language": "de", "text": ""},
+                {"name": "help", "language": "en", "text": "Again"}
+            ]
+        }));
+        let fields: Vec<&str> = problems.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "sms.fromNumber",
+                "sms.helpContact",
+                "sms.maxSegments",
+                "sms.templates[0].name",
+                "sms.templates[1].language",
+                "sms.templates[2].text",
+                "sms.templates[3].text",
+                "sms.templates[3]",
+                "sms.templates[4].text",
+                "sms.templates[5]",
+            ]
+        );
+        assert!(
+            problems[5]
+                .1
+                .starts_with("unknown placeholder {datetime} at character 9")
+        );
+    }
+
+    #[test]
+    fn a_text_past_the_segment_limit_is_refused_with_the_reason() {
+        let text = format!("[{{business}}] {}", "a".repeat(200));
+        let (_, problems) = sms_settings(serde_json::json!({
+            "maxSegments": 1,
+            "templates": [{"name": "confirmed", "language": "en", "text": text}]
+        }));
+        assert_eq!(
+            problems,
+            [(
+                "sms.templates[0].text".to_owned(),
+                "renders to 2 GSM-7 segments (243 characters) with the longest values; the limit is 1"
+                    .to_owned()
+            )]
+        );
+        let (sms, problems) = sms_settings(serde_json::json!({
+            "maxSegments": 2,
+            "templates": [{"name": "confirmed", "language": "en", "text": text}]
+        }));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(sms.max_segments, 2);
+    }
+
+    #[test]
+    fn warnings_report_dates_outside_gsm7() {
+        let settings = SmsSettings {
+            templates: vec![SmsTemplate {
+                name: "reminder".to_owned(),
+                language: "es".to_owned(),
+                text: "[{business}] Cita el {datetime}. Responda SI o NO.".to_owned(),
+            }],
+            ..SmsSettings::default()
+        };
+        let warnings = sms_warnings(&settings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "sms.templates[0].text");
+        assert!(warnings[0].message.contains("sáb"), "{warnings:?}");
+        assert!(sms_warnings(&SmsSettings::default()).is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `/v1/settings/reminders`: the tenant's calling window, voice retry policy, callback number
-//! and voice templates. A save publishes `tenant.settings_changed` (the whole settings, with
+//! and voice templates, and its SMS sender, help contact, segment limit and SMS templates. A save publishes `tenant.settings_changed` (the whole settings, with
 //! the new version) through the outbox in the same transaction.
 
 use actix_web::{HttpResponse, web};
@@ -101,7 +101,21 @@ pub fn settings_changed(
                 .collect(),
         }),
         changed_at: Some(to_timestamp(stored.updated_at)),
-        sms: None,
+        sms: Some(v1::SmsSettings {
+            templates: settings
+                .sms
+                .templates
+                .iter()
+                .map(|template| v1::SmsTemplate {
+                    name: template.name.clone(),
+                    language: template.language.clone(),
+                    text: template.text.clone(),
+                })
+                .collect(),
+            max_segments: settings.sms.max_segments,
+            from_number: settings.sms.from_number.clone().unwrap_or_default(),
+            help_contact: settings.sms.help_contact.clone().unwrap_or_default(),
+        }),
     }
 }
 
