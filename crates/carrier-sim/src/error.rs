@@ -26,6 +26,9 @@ pub enum SimApiError {
     /// A field of the request body has a bad value.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The sim could not finish the request (it is shutting down).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl SimApiError {
@@ -38,6 +41,7 @@ impl SimApiError {
             Self::MessageNotFound(_) => "message_not_found",
             Self::InvalidQuery(_) => "invalid_query",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -50,6 +54,7 @@ impl ResponseError for SimApiError {
             | Self::InvalidScript(_)
             | Self::InvalidQuery(_)
             | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -8,6 +8,9 @@ use attend_runtime::service::{self, Infra, Runner};
 use attend_runtime::{CommonConfig, ConfigError, Env};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
+pub mod carrier;
+pub mod signature;
+
 /// The service's schema.
 pub const SCHEMA: &str = "sms";
 /// The service's migrations.

@@ -353,7 +353,16 @@ async fn inject_inbound(
         body: request.body,
         in_reply_to: None,
     };
-    let (message, webhook_statuses) = delivery::receive(&state, inbound, deliveries).await;
+    // Delivered on the sim's runtime, like scripted replies, so the webhook client's pooled
+    // connections all belong to one runtime; this request waits for the outcome.
+    let delivery_state = state.clone().into_inner();
+    let delivered = state.tasks.spawn_on(
+        async move { delivery::receive(&delivery_state, inbound, deliveries).await },
+        &state.runtime,
+    );
+    let (message, webhook_statuses) = delivered
+        .await
+        .map_err(|error| SimApiError::Unavailable(format!("delivery did not finish: {error}")))?;
     Ok(HttpResponse::Ok().json(InjectedView {
         message,
         webhook_statuses,
