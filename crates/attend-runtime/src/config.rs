@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::telemetry::LogFormat;
 
@@ -106,6 +108,48 @@ impl Env {
     /// Returns the string value of `name`, or `default` when it is unset.
     pub fn string_or(&self, name: &str, default: &str) -> String {
         self.raw(name).unwrap_or(default).trim().to_owned()
+    }
+
+    /// Returns the whole number `name` (default `default`), refusing one outside `range`.
+    pub fn number_in(
+        &self,
+        name: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
+        let expected = format!(
+            "a whole number of {unit} from {} to {}",
+            range.start(),
+            range.end()
+        );
+        let value = self.or(name, default, &expected)?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(name, format!("must be {expected}")));
+        }
+        Ok(value)
+    }
+
+    /// Returns the duration `name` given in milliseconds, refusing one outside `range`.
+    pub fn millis(
+        &self,
+        name: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number_in(name, default, range, "milliseconds")
+            .map(Duration::from_millis)
+    }
+
+    /// Returns the duration `name` given in seconds, refusing one outside `range`.
+    pub fn seconds(
+        &self,
+        name: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number_in(name, default, range, "seconds")
+            .map(Duration::from_secs)
     }
 }
 

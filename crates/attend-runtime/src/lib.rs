@@ -9,7 +9,7 @@
 //! - [`http`]: problem+json errors, JSON extraction that names the failing field, health,
 //!   readiness and metrics routes, the request root span;
 //! - [`service`]: the wiring of all of the above and graceful shutdown;
-//! - [`mask`]: phone numbers masked for logs;
+//! - [`mask`] and [`phone`]: phone numbers masked for logs, and normalised to E.164;
 //! - [`calling_window`]: the local hours reminders may go out in, per recipient zone.
 
 pub mod amqp;
@@ -21,6 +21,7 @@ pub mod http;
 pub mod mask;
 pub mod metrics;
 pub mod outbox;
+pub mod phone;
 pub mod schema;
 pub mod service;
 pub mod shutdown;

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::consent;
 use crate::db::schema::{call_attempts, opt_outs, webhook_nonces};
 
 /// Where an attempt is in its life. See the README's state machine.
@@ -632,15 +633,21 @@ pub async fn settle(
         attempt: attempt.attempt,
     };
     if outcome == Outcome::OptedOut {
-        diesel::insert_into(opt_outs::table)
+        let recorded = diesel::insert_into(opt_outs::table)
             .values((
                 opt_outs::tenant_id.eq(attempt.tenant_id),
                 opt_outs::phone.eq(&attempt.to_number),
                 opt_outs::reminder_id.eq(attempt.reminder_id),
+                opt_outs::source.eq(consent::VOICE_KEYPRESS),
             ))
             .on_conflict_do_nothing()
             .execute(connection)
             .await?;
+        if recorded == 1 {
+            // A revocation on a reminder call stops every channel (FCC 24-18): the SMS side
+            // hears it from this event.
+            consent::publish_opted_out(connection, attempt.tenant_id, &attempt.to_number).await?;
+        }
     }
     let event_id =
         attend_runtime::outbox::enqueue(connection, Some(attempt.tenant_id), &event).await?;

@@ -13,6 +13,7 @@ pub mod attempts;
 pub mod call_flow;
 pub mod carrier;
 pub mod config;
+pub mod consent;
 pub mod db;
 pub mod dialer;
 pub mod reminders;
@@ -100,6 +101,11 @@ impl Application {
             Arc::new(settings::CancelledHandler),
         );
         cancelled_consumer.declare().await?;
+        let subscribers_consumer = infra.consumer(
+            consent::consumer_spec(),
+            Arc::new(consent::SubscriberHandler),
+        );
+        subscribers_consumer.declare().await?;
 
         let carrier: Arc<dyn VoiceCarrier> = Arc::new(VobizCarrier::new(&config.vobiz)?);
         let dialer = Dialer::new(
@@ -131,6 +137,9 @@ impl Application {
         });
         runner.spawn("appointments-cancelled-consumer", move |cancel| {
             cancelled_consumer.run(cancel)
+        });
+        runner.spawn("subscribers-consumer", move |cancel| {
+            subscribers_consumer.run(cancel)
         });
         runner.spawn("dialer", move |cancel| dialer.run(cancel));
         let pool = infra.pool.clone();

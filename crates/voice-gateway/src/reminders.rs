@@ -58,7 +58,7 @@ impl ReminderDueHandler {
             workflow::current_for(connection, tenant_id, workflow::REMINDER_WORKFLOW).await?;
 
         let to_number = recipient.phone_e164.trim().to_owned();
-        let callable = is_e164(&to_number);
+        let callable = attend_runtime::phone::is_e164(&to_number);
         let opted_out =
             callable && attempts::is_opted_out(connection, tenant_id, &to_number).await?;
         let attempt = NewCallAttempt {
@@ -151,30 +151,4 @@ fn parse_id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
         .trim()
         .parse()
         .map_err(|_| HandlerError::permanent(format!("{field} is not a uuid")))
-}
-
-/// Returns whether `number` looks like E.164: `+`, then 8 to 15 digits, the first not 0.
-fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_e164_numbers_are_callable() {
-        assert!(is_e164("+15550100001"));
-        assert!(is_e164("+4930123456"));
-        assert!(!is_e164(""));
-        assert!(!is_e164("15550100001"));
-        assert!(!is_e164("+1555-010"));
-        assert!(!is_e164("+0555010000"));
-        assert!(!is_e164("+1234567890123456"));
-    }
 }

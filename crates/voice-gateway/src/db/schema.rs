@@ -42,8 +42,9 @@ diesel::table! {
     opt_outs (tenant_id, phone) {
         tenant_id -> Uuid,
         phone -> Text,
-        reminder_id -> Uuid,
+        reminder_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        source -> Text,
     }
 }
 
