@@ -85,49 +85,8 @@ pub trait SmsCarrier: Send + Sync + 'static {
     fn send<'a>(&'a self, sms: &'a OutboundSms) -> BoxFuture<'a, Result<SentSms, SendSmsError>>;
 }
 
-/// Masking of phone numbers (and of free text that may quote one) for logs and errors.
-pub mod mask {
-    /// Returns `number` with every digit but the last two replaced by `*`.
-    pub fn number(number: &str) -> String {
-        let digits = number.chars().filter(char::is_ascii_digit).count();
-        let mut seen = 0;
-        number
-            .chars()
-            .map(|character| {
-                if !character.is_ascii_digit() {
-                    return character;
-                }
-                seen += 1;
-                if seen + 2 > digits { character } else { '*' }
-            })
-            .collect()
-    }
-
-    /// Returns `text` with every run of five or more digits masked like a phone number, for
-    /// free text (carrier error messages) that might quote one.
-    pub fn digits_in(text: &str) -> String {
-        let mut masked = String::with_capacity(text.len());
-        let mut run = String::new();
-        let flush = |run: &mut String, masked: &mut String| {
-            if run.len() >= 5 {
-                masked.push_str(&number(run));
-            } else {
-                masked.push_str(run);
-            }
-            run.clear();
-        };
-        for character in text.chars() {
-            if character.is_ascii_digit() {
-                run.push(character);
-            } else {
-                flush(&mut run, &mut masked);
-                masked.push(character);
-            }
-        }
-        flush(&mut run, &mut masked);
-        masked
-    }
-}
+/// Phone numbers masked for logs (shared with voice-gateway).
+pub use attend_runtime::mask;
 
 /// Builds the HTTP client both adapters use: a total timeout per request, and a connect
 /// timeout no longer than it.

@@ -1,0 +1,398 @@
+//! The `reminders` table: one row per reminder attempt, the conversation a reply belongs to,
+//! and its `reminder.outcome` events (outbox, in the caller's transaction).
+
+use attend_events::{Event, to_timestamp, v1};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::reminders;
+
+/// Returns a filter on `tenant_id` when one is given, else one that keeps every row.
+fn of_tenant(
+    tenant_id: Option<Uuid>,
+) -> diesel::dsl::Or<
+    diesel::dsl::Eq<diesel::dsl::Nullable<reminders::tenant_id>, Option<Uuid>>,
+    diesel::dsl::AsExprOf<bool, diesel::sql_types::Bool>,
+> {
+    use diesel::IntoSql;
+    reminders::tenant_id
+        .nullable()
+        .eq(tenant_id)
+        .or(tenant_id.is_none().into_sql::<diesel::sql_types::Bool>())
+}
+
+/// Where a reminder is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderStatus {
+    /// Waiting for the sender (or for the sending window).
+    Queued,
+    /// Handed to the carrier; a reply may follow.
+    Sent,
+    /// The carrier could not take it, finally.
+    Failed,
+    /// Not sent: the number opted out.
+    Suppressed,
+    /// Not sent: no sending window was left before the appointment, or it had started.
+    Expired,
+    /// Not sent: the appointment was cancelled.
+    Cancelled,
+}
+
+impl ReminderStatus {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The recipient's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Replied yes.
+    Confirmed,
+    /// Replied no.
+    Cancelled,
+    /// Replied STOP (or an equivalent).
+    OptedOut,
+}
+
+impl Answer {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::OptedOut => "opted_out",
+        }
+    }
+
+    fn kind(self) -> v1::ReminderOutcomeKind {
+        match self {
+            Self::Confirmed => v1::ReminderOutcomeKind::Confirmed,
+            Self::Cancelled => v1::ReminderOutcomeKind::Cancelled,
+            Self::OptedOut => v1::ReminderOutcomeKind::OptedOut,
+        }
+    }
+}
+
+/// A stored reminder attempt.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = reminders, check_for_backend(diesel::pg::Pg))]
+pub struct Reminder {
+    /// Row id (also the conversation id).
+    pub id: Uuid,
+    /// The reminder, as booking-service named it.
+    pub reminder_id: Uuid,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    /// Its appointment.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// The recipient, E.164; never logged in clear.
+    pub to_number: String,
+    /// The sender, E.164.
+    pub from_number: String,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's BCP 47 language tag.
+    pub locale: String,
+    /// The recipient's IANA zone.
+    pub time_zone: String,
+    /// The business.
+    pub business_name: String,
+    /// The business's IANA zone (may be empty).
+    pub business_time_zone: String,
+    /// When the appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// Where (may be empty).
+    pub location: String,
+    /// With whom (may be empty).
+    pub participant: String,
+    /// `queued`, `sent`, …
+    pub status: String,
+    /// The final answer, once given.
+    pub answer: Option<String>,
+    /// When it was given.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Replies that were not an answer.
+    pub unparsable_replies: i32,
+    /// When the carrier took it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Trace context of the `reminder.due` that created it.
+    pub traceparent: Option<String>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A reminder attempt to store.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = reminders)]
+pub struct NewReminder {
+    /// Row id.
+    pub id: Uuid,
+    /// The reminder.
+    pub reminder_id: Uuid,
+    /// The attempt number.
+    pub attempt: i32,
+    /// Its appointment.
+    pub appointment_id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// The recipient, E.164 (or what the event carried, when it is not a number).
+    pub to_number: String,
+    /// The sender, E.164.
+    pub from_number: String,
+    /// The recipient's name.
+    pub recipient_name: String,
+    /// The recipient's language tag.
+    pub locale: String,
+    /// The recipient's zone.
+    pub time_zone: String,
+    /// The business.
+    pub business_name: String,
+    /// The business's zone.
+    pub business_time_zone: String,
+    /// When the appointment starts.
+    pub appointment_start: DateTime<Utc>,
+    /// Where.
+    pub location: String,
+    /// With whom.
+    pub participant: String,
+    /// The initial status.
+    pub status: &'static str,
+    /// Trace context.
+    pub traceparent: Option<String>,
+}
+
+/// Stores `reminder` unless its (reminder, attempt) is stored already; returns whether it is
+/// new. A redelivered or republished `reminder.due` therefore sends nothing twice.
+pub async fn insert(
+    connection: &mut AsyncPgConnection,
+    reminder: &NewReminder,
+) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(reminders::table)
+        .values(reminder)
+        .on_conflict((reminders::reminder_id, reminders::attempt))
+        .do_nothing()
+        .execute(connection)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Returns reminder row `id`, locked until the transaction ends.
+pub async fn lock(connection: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Reminder>> {
+    reminders::table
+        .find(id)
+        .for_update()
+        .select(Reminder::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// Returns the latest reminder sent to `to_number` from `from_number` (of `tenant_id`, when
+/// given), locked: the conversation an inbound reply from that number to that sender belongs
+/// to. Reminders never sent (suppressed, expired, …) are not conversations.
+pub async fn latest_sent(
+    connection: &mut AsyncPgConnection,
+    to_number: &str,
+    from_number: &str,
+    tenant_id: Option<Uuid>,
+) -> QueryResult<Option<Reminder>> {
+    reminders::table
+        .filter(reminders::to_number.eq(to_number))
+        .filter(reminders::from_number.eq(from_number))
+        .filter(reminders::sent_at.is_not_null())
+        .filter(of_tenant(tenant_id))
+        .order(reminders::sent_at.desc())
+        .limit(1)
+        .for_update()
+        .select(Reminder::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// Returns the latest outstanding reminder sent to `to_number` from `from_number`: sent,
+/// unanswered, its appointment still ahead. Locked.
+pub async fn latest_outstanding(
+    connection: &mut AsyncPgConnection,
+    to_number: &str,
+    from_number: &str,
+    tenant_id: Option<Uuid>,
+) -> QueryResult<Option<Reminder>> {
+    reminders::table
+        .filter(reminders::to_number.eq(to_number))
+        .filter(reminders::from_number.eq(from_number))
+        .filter(reminders::status.eq(ReminderStatus::Sent.as_str()))
+        .filter(reminders::answer.is_null())
+        .filter(reminders::appointment_start.gt(diesel::dsl::now))
+        .filter(of_tenant(tenant_id))
+        .order(reminders::sent_at.desc())
+        .limit(1)
+        .for_update()
+        .select(Reminder::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// Returns the latest reminder to `to_number` from `from_number` (of `tenant_id`, when
+/// given), sent or not, locked: whose business and consent a keyword from that number
+/// concerns.
+pub async fn latest_any(
+    connection: &mut AsyncPgConnection,
+    to_number: &str,
+    from_number: &str,
+    tenant_id: Option<Uuid>,
+) -> QueryResult<Option<Reminder>> {
+    reminders::table
+        .filter(reminders::to_number.eq(to_number))
+        .filter(reminders::from_number.eq(from_number))
+        .filter(of_tenant(tenant_id))
+        .order(reminders::created_at.desc())
+        .limit(1)
+        .for_update()
+        .select(Reminder::as_select())
+        .first(connection)
+        .await
+        .optional()
+}
+
+/// Moves reminder `id` to `status`; `sent` also stamps when it was sent.
+pub async fn set_status(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    status: ReminderStatus,
+) -> QueryResult<()> {
+    let target = reminders::table.find(id);
+    if status == ReminderStatus::Sent {
+        diesel::update(target)
+            .set((
+                reminders::status.eq(status.as_str()),
+                reminders::sent_at.eq(diesel::dsl::now),
+                reminders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)
+            .await?;
+    } else {
+        diesel::update(target)
+            .set((
+                reminders::status.eq(status.as_str()),
+                reminders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records `answer` on the locked, unanswered `reminder` and writes its outcome. Returns
+/// whether it was recorded (an answered reminder keeps its first answer).
+pub async fn record_answer(
+    connection: &mut AsyncPgConnection,
+    reminder: &Reminder,
+    answer: Answer,
+    detail: &str,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        reminders::table
+            .find(reminder.id)
+            .filter(reminders::answer.is_null()),
+    )
+    .set((
+        reminders::answer.eq(answer.as_str()),
+        reminders::answered_at.eq(diesel::dsl::now),
+        reminders::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    report(connection, reminder, answer.kind(), detail, None).await?;
+    Ok(true)
+}
+
+/// Counts one more unparsable reply on `reminder`; returns the new count.
+pub async fn count_unparsable(
+    connection: &mut AsyncPgConnection,
+    reminder: &Reminder,
+) -> QueryResult<i32> {
+    diesel::update(reminders::table.find(reminder.id))
+        .set((
+            reminders::unparsable_replies.eq(reminders::unparsable_replies + 1),
+            reminders::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(reminders::unparsable_replies)
+        .get_result(connection)
+        .await
+}
+
+/// Returns the queued reminders of `tenant_id` to `to_number`, locked (they are suppressed
+/// when the number opts out).
+pub async fn queued_to(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    to_number: &str,
+) -> QueryResult<Vec<Reminder>> {
+    reminders::table
+        .filter(reminders::tenant_id.eq(tenant_id))
+        .filter(reminders::to_number.eq(to_number))
+        .filter(reminders::status.eq(ReminderStatus::Queued.as_str()))
+        .for_update()
+        .select(Reminder::as_select())
+        .load(connection)
+        .await
+}
+
+/// Returns the queued reminders of `appointment_id`, locked.
+pub async fn queued_of_appointment(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<Vec<Reminder>> {
+    reminders::table
+        .filter(reminders::appointment_id.eq(appointment_id))
+        .filter(reminders::status.eq(ReminderStatus::Queued.as_str()))
+        .for_update()
+        .select(Reminder::as_select())
+        .load(connection)
+        .await
+}
+
+/// Writes `reminder.outcome` for `reminder` to the outbox, in the caller's transaction.
+pub async fn report(
+    connection: &mut AsyncPgConnection,
+    reminder: &Reminder,
+    kind: v1::ReminderOutcomeKind,
+    detail: &str,
+    provider_ref: Option<&str>,
+) -> QueryResult<()> {
+    let event = v1::ReminderOutcome {
+        reminder_id: reminder.reminder_id.to_string(),
+        appointment_id: reminder.appointment_id.to_string(),
+        tenant_id: reminder.tenant_id.to_string(),
+        channel: v1::Channel::Sms.into(),
+        outcome: kind.into(),
+        detail: detail.to_owned(),
+        occurred_at: Some(to_timestamp(Utc::now())),
+        provider_ref: provider_ref.unwrap_or_default().to_owned(),
+        attempt: u32::try_from(reminder.attempt).unwrap_or(1),
+    };
+    let event_id =
+        attend_runtime::outbox::enqueue(connection, Some(reminder.tenant_id), &event).await?;
+    tracing::info!(%event_id, reminder_id = %reminder.reminder_id, outcome = kind.as_str_name(), routing_key = event.routing_key(), "reminder outcome written");
+    Ok(())
+}

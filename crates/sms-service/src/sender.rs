@@ -1,0 +1,433 @@
+//! The sender: claims queued texts, records them as `sending` (committed) before it asks the
+//! carrier, then records what the carrier said. Reminders are checked once more at claim
+//! time: the sending window in the recipient's zone, the appointment, the number's consent.
+//!
+//! A send that fails with a retryable error (unreachable, 429, 5xx, timeout) is tried again
+//! with exponential backoff and jitter, up to `SMS_MAX_TRIES`; its final failure is an
+//! outcome (`failed`), never silence. A text left `sending` by a crash is not sent again: it
+//! is settled `failed` once its lease ends (at most once beats a duplicate reminder).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use attend_events::v1;
+use attend_runtime::db::DbPool;
+use attend_runtime::mask;
+use chrono::Utc;
+use diesel::QueryResult;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::StreamExt;
+use tokio::sync::{Mutex, Notify};
+use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::carrier::{OutboundSms, SendSmsError, SentSms, SmsCarrier};
+use crate::config::SenderConfig;
+use crate::conversations::{self, ReminderStatus};
+use crate::outbound::{self, MessageStatus, OutboundMessage};
+use crate::{consent, reminders, settings};
+
+/// The longest pause between two tries of one text.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Stale texts settled per transaction.
+const STALE_BATCH: i64 = 100;
+
+/// Sends queued texts through the carrier.
+pub struct Sender {
+    pool: DbPool,
+    carrier: Arc<dyn SmsCarrier>,
+    config: SenderConfig,
+    wake: Arc<Notify>,
+    pacer: Mutex<Interval>,
+}
+
+impl Sender {
+    /// Returns a sender using `carrier`; `wake` makes it look for work at once.
+    pub fn new(
+        pool: DbPool,
+        carrier: Arc<dyn SmsCarrier>,
+        config: SenderConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let period = Duration::from_secs(1) / config.per_second.max(1);
+        let mut pacer = tokio::time::interval(period);
+        // After a quiet spell the sender resumes at its pace instead of bursting.
+        pacer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self {
+            pool,
+            carrier,
+            config,
+            wake,
+            pacer: Mutex::new(pacer),
+        }
+    }
+
+    /// Sends until `cancel` fires: whenever woken, and at least every poll interval. A batch
+    /// in flight is finished (each request is bounded by its timeout) so its results are
+    /// recorded.
+    pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(carrier = self.carrier.name(), "sms sender started");
+        while !cancel.is_cancelled() {
+            if let Err(error) = self.settle_stale().await {
+                tracing::warn!(error.message = %error, error.cause_chain = ?error, "failed to settle stale texts");
+            }
+            if let Err(error) = self.send_due(&cancel).await {
+                tracing::warn!(error.message = %error, error.cause_chain = ?error, "sending failed, retrying");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(self.config.poll_interval) => {},
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims and sends batches of due texts until none is left.
+    async fn send_due(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
+        let batch_size = i64::try_from(self.config.concurrency * 4).unwrap_or(64);
+        while !cancel.is_cancelled() {
+            let lease_until = Utc::now() + self.config.sending_lease;
+            let mut connection = self.pool.get().await.context("no database connection")?;
+            // Committed before any request goes out: a crash leaves a `sending` row, which is
+            // settled when its lease ends and never sent again.
+            let claimed = connection
+                .transaction::<_, anyhow::Error, _>(async |connection| {
+                    let claimed = outbound::claim_due(connection, batch_size, lease_until).await?;
+                    if claimed.is_empty() {
+                        return Ok(None);
+                    }
+                    Ok(Some(hold_back(connection, claimed).await?))
+                })
+                .await
+                .context("failed to claim due texts")?;
+            drop(connection);
+            let Some(claimed) = claimed else {
+                return Ok(());
+            };
+            futures_util::stream::iter(claimed)
+                .for_each_concurrent(self.config.concurrency, |message| self.send(message))
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, message: OutboundMessage) {
+        let span = tracing::info_span!(
+            "send_sms",
+            message_id = %message.id,
+            kind = %message.kind,
+            to = %mask::number(&message.to_number),
+            try_number = message.tries,
+        );
+        async {
+            self.pacer.lock().await.tick().await;
+            let request = OutboundSms {
+                message_id: message.id,
+                from: message.from_number.clone(),
+                to: message.to_number.clone(),
+                body: message.body.clone(),
+                status_callback_url: None,
+            };
+            let result = self.carrier.send(&request).await;
+            if let Err(error) = self.record(&message, result).await {
+                // The row stays `sending` until its lease ends and is then settled failed.
+                tracing::error!(error.message = %error, error.cause_chain = ?error, "failed to record the carrier's answer");
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn record(
+        &self,
+        message: &OutboundMessage,
+        result: Result<SentSms, SendSmsError>,
+    ) -> anyhow::Result<()> {
+        let mut connection = self.pool.get().await.context("no database connection")?;
+        let config = &self.config;
+        connection
+            .transaction::<_, anyhow::Error, _>(async |connection| {
+                let Some(current) = outbound::lock(connection, message.id).await? else {
+                    return Ok(());
+                };
+                if current.status != MessageStatus::Sending.as_str() {
+                    // Settled as stale meanwhile: its outcome is already out.
+                    tracing::warn!(status = %current.status, "carrier answer after the lease, keeping the state");
+                    return Ok(());
+                }
+                Ok(apply_answer(connection, config, &current, result).await?)
+            })
+            .await
+    }
+
+    /// Settles texts left `sending` past their lease as failed.
+    async fn settle_stale(&self) -> anyhow::Result<()> {
+        let mut connection = self.pool.get().await.context("no database connection")?;
+        loop {
+            let settled = connection
+                .transaction::<_, anyhow::Error, _>(async |connection| {
+                    let stale = outbound::lock_stale_sending(connection, STALE_BATCH).await?;
+                    for message in &stale {
+                        tracing::warn!(message_id = %message.id, "text left sending past its lease, reporting failed");
+                        fail(
+                            connection,
+                            message,
+                            "carrier outcome unknown: the service stopped while sending; not sent again",
+                        )
+                        .await?;
+                    }
+                    Ok(stale.len())
+                })
+                .await
+                .context("failed to settle stale texts")?;
+            if settled < usize::try_from(STALE_BATCH).unwrap_or(usize::MAX) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Checks claimed reminder texts once more before they go out, in the claim's transaction;
+/// returns the texts to send now. Texts that answer a reply go out at once.
+async fn hold_back(
+    connection: &mut AsyncPgConnection,
+    claimed: Vec<OutboundMessage>,
+) -> QueryResult<Vec<OutboundMessage>> {
+    let now = Utc::now();
+    let mut to_send = Vec::with_capacity(claimed.len());
+    for message in claimed {
+        let Some(reminder_row_id) = message.reminder_row_id.filter(|_| message.is_reminder())
+        else {
+            to_send.push(message);
+            continue;
+        };
+        let Some(reminder) = conversations::lock(connection, reminder_row_id).await? else {
+            to_send.push(message);
+            continue;
+        };
+        if reminder.status != ReminderStatus::Queued.as_str() {
+            let detail = "the reminder ended before it was sent";
+            outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
+            continue;
+        }
+        if reminders::is_cancelled(connection, reminder.appointment_id).await? {
+            outbound::finish(
+                connection,
+                message.id,
+                MessageStatus::Cancelled,
+                "appointment cancelled",
+            )
+            .await?;
+            conversations::set_status(connection, reminder.id, ReminderStatus::Cancelled).await?;
+            continue;
+        }
+        if consent::is_opted_out(connection, reminder.tenant_id, &reminder.to_number).await? {
+            let detail = "the recipient opted out before it was sent";
+            outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
+            conversations::set_status(connection, reminder.id, ReminderStatus::Suppressed).await?;
+            conversations::report(
+                connection,
+                &reminder,
+                v1::ReminderOutcomeKind::Suppressed,
+                detail,
+                None,
+            )
+            .await?;
+            continue;
+        }
+        let window = settings::load(connection, reminder.tenant_id).await?.window;
+        let opening = window.opening_after(now, &reminder.time_zone);
+        let too_late = match opening {
+            _ if reminder.appointment_start <= now => true,
+            Some(opening) => opening >= reminder.appointment_start,
+            None => false,
+        };
+        if too_late {
+            let detail = "no sending window is left before the appointment";
+            outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
+            conversations::set_status(connection, reminder.id, ReminderStatus::Expired).await?;
+            conversations::report(
+                connection,
+                &reminder,
+                v1::ReminderOutcomeKind::Expired,
+                detail,
+                None,
+            )
+            .await?;
+            tracing::info!(message_id = %message.id, "outside the sending window until the appointment, expired");
+            continue;
+        }
+        if let Some(opening) = opening {
+            outbound::requeue(connection, message.id, opening, None, true).await?;
+            tracing::info!(message_id = %message.id, %opening, "outside the sending window, waiting");
+            continue;
+        }
+        to_send.push(message);
+    }
+    Ok(to_send)
+}
+
+/// Applies the carrier's answer to the locked `message`, still `sending`.
+async fn apply_answer(
+    connection: &mut AsyncPgConnection,
+    config: &SenderConfig,
+    message: &OutboundMessage,
+    result: Result<SentSms, SendSmsError>,
+) -> QueryResult<()> {
+    let error = match result {
+        Ok(sent) => {
+            let segments = sent
+                .segments
+                .and_then(|segments| i32::try_from(segments).ok());
+            outbound::mark_sent(
+                connection,
+                message.id,
+                sent.provider_ref.as_deref(),
+                segments,
+            )
+            .await?;
+            if let Some(reminder) = reminder_of(connection, message).await? {
+                conversations::set_status(connection, reminder.id, ReminderStatus::Sent).await?;
+                conversations::report(
+                    connection,
+                    &reminder,
+                    v1::ReminderOutcomeKind::Sent,
+                    "handed to the carrier",
+                    sent.provider_ref.as_deref(),
+                )
+                .await?;
+            }
+            tracing::info!(
+                provider_ref = sent.provider_ref.as_deref().unwrap_or_default(),
+                "text sent"
+            );
+            return Ok(());
+        }
+        Err(error) => error,
+    };
+    let tries = u32::try_from(message.tries).unwrap_or(u32::MAX);
+    match error {
+        SendSmsError::Retryable(detail) if tries < config.max_tries => {
+            let delay = backoff(config.retry_base, tries);
+            let next_try = Utc::now() + delay;
+            let detail = mask::digits_in(&detail);
+            outbound::requeue(connection, message.id, next_try, Some(&detail), false).await?;
+            let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(detail, retry_in_ms, "carrier unavailable, will try again");
+        }
+        SendSmsError::Retryable(detail) => {
+            let detail = format!(
+                "carrier unavailable after {tries} tries: {}",
+                mask::digits_in(&detail)
+            );
+            fail(connection, message, &detail).await?;
+        }
+        SendSmsError::Refused(detail) => {
+            let detail = format!("carrier refused the text: {}", mask::digits_in(&detail));
+            fail(connection, message, &detail).await?;
+        }
+        SendSmsError::RecipientOptedOut(detail) => {
+            // The number blocked this sender at the carrier (Twilio 21610): that is a
+            // revocation we must honour on every channel, exactly as a STOP reply.
+            let detail = format!(
+                "the recipient blocked the sender: {}",
+                mask::digits_in(&detail)
+            );
+            outbound::finish(connection, message.id, MessageStatus::Failed, &detail).await?;
+            let tenant_id = message.tenant_id;
+            if consent::record_opt_out(
+                connection,
+                tenant_id,
+                &message.to_number,
+                consent::source::CARRIER,
+                "STOP",
+            )
+            .await?
+            {
+                consent::publish_opted_out(
+                    connection,
+                    tenant_id,
+                    &message.to_number,
+                    consent::source::CARRIER,
+                    "STOP",
+                )
+                .await?;
+            }
+            if let Some(reminder) = reminder_of(connection, message).await? {
+                conversations::set_status(connection, reminder.id, ReminderStatus::Suppressed)
+                    .await?;
+                conversations::report(
+                    connection,
+                    &reminder,
+                    v1::ReminderOutcomeKind::Suppressed,
+                    &detail,
+                    None,
+                )
+                .await?;
+            }
+            tracing::warn!("recipient blocked the sender at the carrier, opted out");
+        }
+    }
+    Ok(())
+}
+
+/// Returns the reminder `message` delivers, locked, when it is a reminder text.
+async fn reminder_of(
+    connection: &mut AsyncPgConnection,
+    message: &OutboundMessage,
+) -> QueryResult<Option<conversations::Reminder>> {
+    match message.reminder_row_id.filter(|_| message.is_reminder()) {
+        Some(id) => conversations::lock(connection, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Marks `message` failed and, for a reminder text, reports the reminder failed.
+async fn fail(
+    connection: &mut AsyncPgConnection,
+    message: &OutboundMessage,
+    detail: &str,
+) -> QueryResult<()> {
+    outbound::finish(connection, message.id, MessageStatus::Failed, detail).await?;
+    if let Some(reminder) = reminder_of(connection, message).await? {
+        conversations::set_status(connection, reminder.id, ReminderStatus::Failed).await?;
+        conversations::report(
+            connection,
+            &reminder,
+            v1::ReminderOutcomeKind::Failed,
+            detail,
+            None,
+        )
+        .await?;
+    }
+    tracing::warn!(message_id = %message.id, detail, "text failed");
+    Ok(())
+}
+
+/// Returns the pause before try `tries + 1`: `base · 2^(tries-1)`, capped, with equal jitter
+/// so that texts refused together do not come back together.
+fn backoff(base: Duration, tries: u32) -> Duration {
+    let exponent = tries.saturating_sub(1).min(20);
+    let full = base.saturating_mul(1_u32 << exponent).min(MAX_BACKOFF);
+    let half = full / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let base = Duration::from_millis(1000);
+        for tries in 1..=4_u32 {
+            let full = base * 2_u32.pow(tries - 1);
+            let delay = backoff(base, tries);
+            assert!(delay >= full / 2 && delay <= full, "try {tries}: {delay:?}");
+        }
+        assert!(backoff(base, 40) <= MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,6 @@
+//! sms-service against real Postgres and RabbitMQ, with the carrier sim in-process.
+
+mod helpers;
+mod replies;
+mod sending;
+mod webhooks;
