@@ -300,3 +300,68 @@ async fn an_attempt_queued_before_an_opt_out_is_not_called() -> anyhow::Result<(
     app.assert_no_more_outcomes().await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn an_opt_out_texted_stops_calls_and_an_opt_in_texted_resumes_them() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let to = number_ending('1');
+    let first = reminder_for(&to);
+    let tenant_id: Uuid = first.tenant_id.parse()?;
+    let opted_out = v1::SubscriberOptedOut {
+        tenant_id: first.tenant_id.clone(),
+        phone_e164: to.clone(),
+        channels: vec![v1::Channel::Voice.into(), v1::Channel::Sms.into()],
+        source: "sms_keyword".to_owned(),
+        keyword: "STOP".to_owned(),
+        occurred_at: Some(to_timestamp(Utc::now())),
+    };
+    app.publish(&opted_out, &first.tenant_id).await?;
+    let opted_out_now = |expected: bool| {
+        let app = &app;
+        let to = to.clone();
+        async move {
+            let mut connection = app.db().await.ok()?;
+            let now = voice_gateway::attempts::is_opted_out(&mut connection, tenant_id, &to)
+                .await
+                .ok()?;
+            (now == expected).then_some(())
+        }
+    };
+    wait_until(PATIENCE, "the texted opt-out", || opted_out_now(true)).await?;
+    app.publish_reminder(&first, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&first).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::OptedOut);
+    assert!(app.sim_calls_to(&to).await?.is_empty());
+
+    let opted_in = v1::SubscriberOptedIn {
+        tenant_id: first.tenant_id.clone(),
+        phone_e164: to.clone(),
+        channels: vec![v1::Channel::Voice.into(), v1::Channel::Sms.into()],
+        source: "sms_keyword".to_owned(),
+        keyword: "START".to_owned(),
+        occurred_at: Some(to_timestamp(Utc::now())),
+    };
+    app.publish(&opted_in, &first.tenant_id).await?;
+    wait_until(PATIENCE, "the texted opt-in", || opted_out_now(false)).await?;
+    let mut second = reminder_for(&to);
+    second.tenant_id = first.tenant_id.clone();
+    app.script_callee(&to, json!({"digits": ["1"]})).await?;
+    app.publish_reminder(&second, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&second).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::Confirmed);
+
+    // An opt-out that names SMS only leaves calls alone.
+    let sms_only = v1::SubscriberOptedOut {
+        channels: vec![v1::Channel::Sms.into()],
+        ..opted_out
+    };
+    app.publish(&sms_only, &first.tenant_id).await?;
+    let mut third = reminder_for(&to);
+    third.tenant_id = first.tenant_id.clone();
+    app.script_callee(&to, json!({"digits": ["1"]})).await?;
+    app.publish_reminder(&third, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&third).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::Confirmed);
+    app.assert_no_more_outcomes().await?;
+    app.stop().await
+}
