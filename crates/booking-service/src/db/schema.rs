@@ -47,6 +47,7 @@ diesel::table! {
         booker_id -> Nullable<Uuid>,
         source -> Text,
         updated_at -> Timestamptz,
+        participant -> Nullable<Text>,
     }
 }
 
