@@ -11,6 +11,7 @@ mod admin;
 mod appointments;
 mod catalog;
 mod helpers;
+mod native_sms;
 mod reminder_attempts;
 mod reminder_calls;
 mod reminder_events;
