@@ -381,9 +381,10 @@ pub async fn move_booking(
         .into_iter()
         .filter(|reminder| reminder.state == "scheduled")
         .collect();
+    let zone = entity_zone(context);
     let business = Business {
         name: &context.entity.name,
-        time_zone: Some(&context.entity.time_zone),
+        time_zone: Some(zone.name()),
         agent_name: schedule.agent_names.get(&agent_id).map(String::as_str),
     };
     let event = events::appointment_rescheduled(&stored, business, &pending, current.starts_at);
@@ -400,7 +401,7 @@ pub async fn move_booking(
         status: stored.status,
         catalog: stored.catalog,
         participant_id: stored.customer_id,
-        zone: entity_zone(context),
+        zone,
         type_name: context.appointment_type.name.clone(),
     })
 }
