@@ -61,10 +61,16 @@ async fn apply_outcome(
     let reminder_id = parse_id(&outcome.reminder_id, "reminder_id")?;
     let tenant_id = parse_id(&outcome.tenant_id, "tenant_id")?;
     let kind = outcome.outcome();
+    if kind == v1::ReminderOutcomeKind::Unspecified {
+        // Says nothing (an unknown kind from a newer producer reads as this too): recording
+        // it would make the reminder look answered.
+        tracing::warn!(reminder_id = %reminder_id, "outcome without a kind ignored");
+        return Ok(());
+    }
     let occurred_at = from_timestamp(outcome.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
     // Producers older than the attempt field send 0 (proto3's default): their first attempt.
     let attempt = outcome.attempt.max(1);
-    let Some(appointment_id) = record_outcome_of_attempt(
+    let Some(recorded) = record_outcome_of_attempt(
         connection,
         reminder_id,
         outcome_name(kind),
@@ -74,11 +80,17 @@ async fn apply_outcome(
     )
     .await?
     else {
-        // An answer is final, and a delivery outcome only gives way to a later attempt's:
-        // this one is a repeat, a late webhook, or not a reminder of ours.
+        // An answer is final, a delivery outcome only gives way to a later attempt's or to
+        // a reply: this one is a repeat, a late webhook, or not a reminder of ours.
         tracing::debug!(reminder_id = %reminder_id, attempt, "outcome ignored: reminder already answered, a later attempt recorded, or unknown");
         return Ok(());
     };
+    let appointment_id = recorded.appointment_id;
+    if recorded.tenant_id != tenant_id {
+        // The stored tenant is the truth; the event's would send a cancellation to the
+        // wrong tenant's consumers.
+        tracing::warn!(reminder_id = %reminder_id, event_tenant_id = %tenant_id, tenant_id = %recorded.tenant_id, "outcome names another tenant than its reminder's");
+    }
 
     match kind {
         v1::ReminderOutcomeKind::Confirmed => {
@@ -100,9 +112,10 @@ async fn apply_outcome(
             .await?;
         }
         v1::ReminderOutcomeKind::Cancelled => {
-            cancel_after_reply(connection, appointment_id, tenant_id, occurred_at).await?;
+            cancel_after_reply(connection, appointment_id, recorded.tenant_id, occurred_at).await?;
         }
-        // No answer, busy, failure, opt-out: the reminder records it; the appointment stands.
+        // No answer, busy, failure, opt-out, and SMS's sent, unparsable reply and suppressed
+        // (opted out before it was due): the reminder records it; the appointment stands.
         _ => {}
     }
     tracing::info!(reminder_id = %reminder_id, appointment_id = %appointment_id, outcome = outcome_name(kind), attempt, "reminder outcome applied");

@@ -34,14 +34,46 @@ pub fn outcome_name(outcome: v1::ReminderOutcomeKind) -> &'static str {
     }
 }
 
+/// Who an appointment's events speak for, beyond what its row holds: the business, and the
+/// agent of a slot booking. Callers pass what they already hold, so building an event reads
+/// nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Business<'a> {
+    /// Name written in reminders: the entity's for slot bookings, else the tenant's.
+    pub name: &'a str,
+    /// IANA zone of the business entity; `None` for free-form appointments, which have no
+    /// entity and use their own zone.
+    pub time_zone: Option<&'a str>,
+    /// Display name (first and last name) of the agent whose time a slot booking holds.
+    pub agent_name: Option<&'a str>,
+}
+
+impl<'a> Business<'a> {
+    /// Returns the business of a free-form appointment: the tenant, with no entity or agent.
+    pub fn free_form(tenant_name: &'a str) -> Self {
+        Self {
+            name: tenant_name,
+            time_zone: None,
+            agent_name: None,
+        }
+    }
+}
+
+/// Returns an agent's display name, "First Last".
+pub fn agent_display_name(first_name: &str, last_name: &str) -> String {
+    format!("{} {}", first_name.trim(), last_name.trim())
+        .trim()
+        .to_owned()
+}
+
 /// Returns `appointment.scheduled` for a stored appointment and its reminders.
 pub fn appointment_scheduled(
     appointment: &AppointmentRecord,
-    business_name: &str,
+    business: Business<'_>,
     reminders: &[ReminderRow],
 ) -> v1::AppointmentScheduled {
     v1::AppointmentScheduled {
-        appointment: Some(details(appointment, business_name)),
+        appointment: Some(details(appointment, business)),
         reminders: plans(reminders),
     }
 }
@@ -60,12 +92,12 @@ fn plans(reminders: &[ReminderRow]) -> Vec<v1::ReminderPlan> {
 /// Returns `appointment.rescheduled` for a moved appointment and its new pending reminders.
 pub fn appointment_rescheduled(
     appointment: &AppointmentRecord,
-    business_name: &str,
+    business: Business<'_>,
     pending_reminders: &[ReminderRow],
     previous_start: DateTime<Utc>,
 ) -> v1::AppointmentRescheduled {
     v1::AppointmentRescheduled {
-        appointment: Some(details(appointment, business_name)),
+        appointment: Some(details(appointment, business)),
         reminders: plans(pending_reminders),
         previous_start: Some(to_timestamp(previous_start)),
     }
@@ -86,11 +118,17 @@ pub fn appointment_cancelled(
     }
 }
 
-fn details(appointment: &AppointmentRecord, business_name: &str) -> v1::AppointmentDetails {
+fn details(appointment: &AppointmentRecord, business: Business<'_>) -> v1::AppointmentDetails {
+    // A slot booking is with its agent; a free-form appointment with whoever its text names.
+    let participant = business
+        .agent_name
+        .filter(|name| !name.is_empty())
+        .or(appointment.participant.as_deref())
+        .unwrap_or_default();
     v1::AppointmentDetails {
         appointment_id: appointment.id.to_string(),
         tenant_id: appointment.tenant_id.to_string(),
-        business_name: business_name.to_owned(),
+        business_name: business.name.to_owned(),
         recipient: Some(v1::Recipient {
             name: appointment.customer_name.clone(),
             phone_e164: appointment.customer_phone.clone().unwrap_or_default(),
@@ -100,7 +138,65 @@ fn details(appointment: &AppointmentRecord, business_name: &str) -> v1::Appointm
         start: Some(to_timestamp(appointment.starts_at)),
         end: Some(to_timestamp(appointment.ends_at)),
         location: appointment.location.clone().unwrap_or_default(),
-        participant: String::new(),
-        business_time_zone: String::new(),
+        participant: participant.to_owned(),
+        business_time_zone: business
+            .time_zone
+            .unwrap_or(&appointment.time_zone)
+            .to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::appointments::CatalogLinks;
+
+    fn record(participant: Option<&str>) -> AppointmentRecord {
+        let start = "2026-12-01T09:00:00Z".parse().unwrap();
+        AppointmentRecord {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            starts_at: start,
+            ends_at: start + chrono::Duration::minutes(30),
+            time_zone: "Etc/GMT+8".to_owned(),
+            location: None,
+            participant: participant.map(str::to_owned),
+            status: "scheduled".to_owned(),
+            status_changed_at: start,
+            created_at: start,
+            customer_id: Uuid::nil(),
+            customer_name: String::new(),
+            customer_phone: Some("+12223334444".to_owned()),
+            customer_locale: "en".to_owned(),
+            catalog: CatalogLinks::default(),
+        }
+    }
+
+    #[test]
+    fn a_slot_booking_is_with_its_agent_in_its_entitys_zone() {
+        let business = Business {
+            name: "Praxis",
+            time_zone: Some("Europe/Berlin"),
+            agent_name: Some("Max Mustermann"),
+        };
+        let booked = details(&record(None), business);
+        assert_eq!(booked.participant, "Max Mustermann");
+        assert_eq!(booked.business_time_zone, "Europe/Berlin");
+        assert_eq!(booked.business_name, "Praxis");
+    }
+
+    #[test]
+    fn a_free_form_appointment_is_with_its_participant_text_in_its_own_zone() {
+        let with_text = details(&record(Some("Joe")), Business::free_form("Garage"));
+        assert_eq!(with_text.participant, "Joe");
+        assert_eq!(with_text.business_time_zone, "Etc/GMT+8");
+        let without = details(&record(None), Business::free_form("Garage"));
+        assert_eq!(without.participant, "");
+    }
+
+    #[test]
+    fn agent_names_read_first_then_last() {
+        assert_eq!(agent_display_name(" Max ", "Mustermann"), "Max Mustermann");
+        assert_eq!(agent_display_name("", "Meyer"), "Meyer");
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod reminder_calls;
 pub mod routes;
+pub mod sms_reminders;
 pub mod startup;
 
 pub use config::Config;

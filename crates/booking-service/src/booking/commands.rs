@@ -22,9 +22,10 @@ use crate::db::appointments::{
 };
 use crate::db::scheduling::{self, ReminderDefault};
 use crate::db::schema::{appointments, customers as customer_table};
+use crate::domain::appointment::NewAppointment;
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::is_bookable_start;
-use crate::events;
+use crate::events::{self, Business};
 
 /// The constraint that makes double booking impossible.
 const NO_DOUBLE_BOOKING: &str = "appointments_no_double_booking";
@@ -97,6 +98,66 @@ pub struct BookingView {
     pub zone: Tz,
 }
 
+/// A free-form appointment to book: no catalog, no agent, the reminders its caller chose.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleAppointment<'a> {
+    /// The id to give it.
+    pub appointment_id: Uuid,
+    /// The validated appointment.
+    pub appointment: &'a NewAppointment,
+    /// Who or what it is with, as free text.
+    pub participant: Option<&'a str>,
+    /// api | dialect.
+    pub source: &'static str,
+}
+
+/// Books a free-form appointment of the tenant named `tenant_name`: finds or creates its
+/// customer, stores it with its reminders and writes `appointment.scheduled` through the
+/// outbox, in the caller's transaction. Returns what was stored. `POST /v1/appointments`
+/// and the `/reminder` dialect both book through here.
+pub async fn schedule(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    tenant_name: &str,
+    command: ScheduleAppointment<'_>,
+) -> QueryResult<(AppointmentRecord, Vec<ReminderRow>)> {
+    let appointment = command.appointment;
+    let reminders: Vec<(Uuid, &str, DateTime<Utc>)> = appointment
+        .reminders
+        .iter()
+        .map(|reminder| (Uuid::now_v7(), reminder.channel.as_str(), reminder.due_at))
+        .collect();
+    let customer_id = queries::find_or_create_customer(
+        connection,
+        tenant_id,
+        &appointment.customer_name,
+        &appointment.customer_phone,
+        &appointment.customer_locale,
+    )
+    .await?;
+    let row = NewAppointmentRow {
+        id: command.appointment_id,
+        tenant_id,
+        customer_id,
+        starts_at: appointment.start,
+        ends_at: appointment.end,
+        time_zone: appointment.time_zone.name(),
+        location: appointment.location.as_deref(),
+        participant: command.participant,
+        catalog: CatalogLinks::default(),
+        source: command.source,
+    };
+    queries::insert_appointment(connection, &row, &reminders).await?;
+    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let stored_reminders = queries::reminders_of(connection, command.appointment_id).await?;
+    let event =
+        events::appointment_scheduled(&stored, Business::free_form(tenant_name), &stored_reminders);
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    Ok((stored, stored_reminders))
+}
+
 /// Books `command.slot` at `now`. The product's schedule comes from `cache` when it holds
 /// a current one; the slot itself is always decided by the database.
 pub async fn book(
@@ -165,6 +226,7 @@ pub async fn book(
         ends_at: end,
         time_zone: zone.name(),
         location: None,
+        participant: None,
         catalog: CatalogLinks {
             entity_id: Some(context.entity.id),
             appointment_type_id: Some(context.appointment_type.id),
@@ -208,6 +270,7 @@ pub async fn book(
         ends_at: end,
         time_zone: zone.name().to_owned(),
         location: None,
+        participant: None,
         status: "scheduled".to_owned(),
         status_changed_at: now,
         created_at: now,
@@ -229,7 +292,13 @@ pub async fn book(
             outcome_at: None,
         })
         .collect();
-    let event = events::appointment_scheduled(&stored, &context.entity.name, &reminder_plans);
+    // The agent's name comes with the cached schedule, so naming them costs no statement.
+    let business = Business {
+        name: &context.entity.name,
+        time_zone: Some(zone.name()),
+        agent_name: schedule.agent_names.get(&agent_id).map(String::as_str),
+    };
+    let event = events::appointment_scheduled(&stored, business, &reminder_plans);
     outbox::enqueue(connection, Some(tenant_id), &event).await?;
     tracing::info!(%appointment_id, %agent_id, reminders = reminders.len(), "slot booked");
     Ok(BookingView {
@@ -312,8 +381,13 @@ pub async fn move_booking(
         .into_iter()
         .filter(|reminder| reminder.state == "scheduled")
         .collect();
-    let event =
-        events::appointment_rescheduled(&stored, &context.entity.name, &pending, current.starts_at);
+    let zone = entity_zone(context);
+    let business = Business {
+        name: &context.entity.name,
+        time_zone: Some(zone.name()),
+        agent_name: schedule.agent_names.get(&agent_id).map(String::as_str),
+    };
+    let event = events::appointment_rescheduled(&stored, business, &pending, current.starts_at);
     outbox::enqueue(connection, Some(tenant_id), &event).await?;
     tracing::info!(appointment_id = %command.appointment_id, %agent_id, "booking moved");
     Ok(BookingView {
@@ -327,7 +401,7 @@ pub async fn move_booking(
         status: stored.status,
         catalog: stored.catalog,
         participant_id: stored.customer_id,
-        zone: entity_zone(context),
+        zone,
         type_name: context.appointment_type.name.clone(),
     })
 }

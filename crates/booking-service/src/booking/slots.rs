@@ -13,6 +13,7 @@ use crate::cache::{BusyIntervals, CalendarCache};
 use crate::db::scheduling::{self, ProductContext, ReminderDefault};
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::{self, AgentCalendar, SlotSearch};
+use crate::events;
 
 /// The longest window one search may cover, so one request cannot ask for a year of slots.
 pub const MAX_WINDOW: Duration = Duration::days(7);
@@ -88,6 +89,9 @@ pub struct ProductSchedule {
     pub context: ProductContext,
     /// Every live agent who serves the type, by id.
     pub agent_ids: Vec<Uuid>,
+    /// Their display names ("First Last"), for the events of a booking: read with the ids,
+    /// so a booking names its agent without another statement.
+    pub agent_names: HashMap<Uuid, String>,
     /// Their weekly hours and exceptions from yesterday on; `busy` is empty.
     pub calendars: HashMap<Uuid, AgentCalendar>,
     /// The reminders a booking of the product gets.
@@ -108,6 +112,13 @@ pub async fn load_schedule(
         scheduling::agents_serving(connection, tenant_id, context.appointment_type.id, None)
             .await?;
     let agent_ids: Vec<Uuid> = agents.iter().map(|agent| agent.id).collect();
+    let agent_names = agents
+        .iter()
+        .map(|agent| {
+            let name = events::agent_display_name(&agent.first_name, &agent.last_name);
+            (agent.id, name)
+        })
+        .collect();
     // Any zone's today is at most a day from UTC's.
     let yesterday = (now - Duration::days(2)).date_naive();
     let calendars = scheduling::schedules(connection, &agent_ids, yesterday, None).await?;
@@ -115,6 +126,7 @@ pub async fn load_schedule(
     Ok(ProductSchedule {
         context,
         agent_ids,
+        agent_names,
         calendars,
         reminder_defaults,
     })

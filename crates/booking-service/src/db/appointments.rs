@@ -23,6 +23,9 @@ pub struct AppointmentRecord {
     pub time_zone: String,
     /// Free-text location.
     pub location: Option<String>,
+    /// Who or what it is with, as free text (the `/reminder` dialect's `participant`);
+    /// `None` for slot bookings, whose agent is the participant.
+    pub participant: Option<String>,
     /// scheduled | confirmed | reschedule_requested | cancelled.
     pub status: String,
     /// When the status last changed.
@@ -93,6 +96,8 @@ pub struct NewAppointmentRow<'a> {
     pub time_zone: &'a str,
     /// Location.
     pub location: Option<&'a str>,
+    /// Who or what it is with, as free text.
+    pub participant: Option<&'a str>,
     /// Catalog links of a slot booking.
     pub catalog: CatalogLinks,
     /// api | voicebot | dialect.
@@ -174,6 +179,7 @@ pub async fn insert_appointment(
             appointments::ends_at.eq(row.ends_at),
             appointments::time_zone.eq(row.time_zone),
             appointments::location.eq(row.location),
+            appointments::participant.eq(row.participant),
             appointments::entity_id.eq(row.catalog.entity_id),
             appointments::appointment_type_id.eq(row.catalog.appointment_type_id),
             appointments::product_id.eq(row.catalog.product_id),
@@ -233,6 +239,7 @@ pub async fn find_appointment(
             appointments::ends_at,
             appointments::time_zone,
             appointments::location,
+            appointments::participant,
             appointments::status,
             appointments::status_changed_at,
             appointments::created_at,

@@ -47,6 +47,7 @@ diesel::table! {
         booker_id -> Nullable<Uuid>,
         source -> Text,
         updated_at -> Timestamptz,
+        participant -> Nullable<Text>,
     }
 }
 
@@ -257,6 +258,21 @@ diesel::table! {
 
 diesel::joinable!(tenant_settings -> tenants (tenant_id));
 
+diesel::table! {
+    sms_reminders (reminder_id) {
+        reminder_id -> Uuid,
+        tenant_id -> Uuid,
+        appointment_id -> Uuid,
+        utc_offset_seconds -> Int4,
+        location -> Nullable<Text>,
+        participant -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(sms_reminders -> appointments (appointment_id));
+diesel::joinable!(sms_reminders -> tenants (tenant_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_appointment_types,
     agents,
@@ -272,6 +288,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     products,
     reminder_calls,
     schedule_exceptions,
+    sms_reminders,
     tenant_settings,
     tenants,
     working_hours,

@@ -188,15 +188,6 @@ impl CreateAppointmentRequest {
         let mut reminders = Vec::with_capacity(self.reminders.len());
         for (index, reminder) in self.reminders.into_iter().enumerate() {
             let field = |name: &str| format!("reminders[{index}].{name}");
-            if reminder.channel == Channel::Sms {
-                // The SMS path arrives with sms-service; accepting it now would plan reminders
-                // nothing sends.
-                issues.add(
-                    field("channel"),
-                    "sms reminders are not available yet; use voice",
-                );
-                continue;
-            }
             let due_at = match (&reminder.offset, &reminder.at) {
                 (Some(offset), None) => match parse_offset(offset) {
                     Ok(offset) => start.map(|start| start - offset),
@@ -372,6 +363,22 @@ mod tests {
         .validate("US", now())
         .unwrap_err();
         assert_eq!(problem.errors[0].field, "reminders[0].at");
+    }
+
+    #[test]
+    fn sms_reminders_are_planned_like_voice_ones() {
+        let appointment = request(
+            r#"{"customer":{"name":"Ada","phone":"+12015550123"},"start":"2026-11-22T09:00:00Z","time_zone":"UTC",
+                "reminders":[{"channel":"sms","offset":"PT2H"},{"channel":"voice","offset":"PT1H"}]}"#,
+        )
+        .validate("US", now())
+        .unwrap();
+        assert_eq!(appointment.reminders[0].channel, Channel::Sms);
+        assert_eq!(
+            appointment.reminders[0].due_at.to_rfc3339(),
+            "2026-11-22T07:00:00+00:00"
+        );
+        assert_eq!(appointment.reminders[1].channel, Channel::Voice);
     }
 
     #[test]

@@ -219,7 +219,7 @@ pub struct EntityRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderDefaultRequest {
-    /// `voice` (`sms` is not available yet).
+    /// `voice` or `sms`.
     pub channel: String,
     /// ISO 8601 duration before the start, in whole minutes, e.g. `P1D`, `PT2H`.
     pub offset: String,
@@ -320,15 +320,8 @@ impl EntityRequest {
         let mut reminders = Vec::with_capacity(requested.len());
         for (index, reminder) in requested.into_iter().enumerate() {
             let field = |name: &str| format!("reminders[{index}].{name}");
-            match reminder.channel.as_str() {
-                "voice" => {}
-                // The SMS path arrives with sms-service; accepting it now would plan reminders
-                // nothing sends.
-                "sms" => issues.add(
-                    field("channel"),
-                    "sms reminders are not available yet; use voice",
-                ),
-                _ => issues.add(field("channel"), "must be voice"),
+            if !matches!(reminder.channel.as_str(), "voice" | "sms") {
+                issues.add(field("channel"), "must be voice or sms");
             }
             match offset_minutes(&reminder.offset) {
                 Ok(minutes) => {
@@ -891,6 +884,29 @@ mod tests {
     }
 
     #[test]
+    fn sms_default_reminders_are_accepted_beside_voice_ones() {
+        let request: EntityRequest = serde_json::from_str(
+            r#"{"name":"Clinic","time_zone":"Europe/Berlin",
+                "reminders":[{"channel":"sms","offset":"PT2H"},{"channel":"voice","offset":"PT2H"}]}"#,
+        )
+        .unwrap();
+        let entity = run(|issues| request.validate(issues)).unwrap();
+        assert_eq!(
+            entity.reminders,
+            [
+                ReminderDefault {
+                    channel: "sms".to_owned(),
+                    offset_minutes: 120
+                },
+                ReminderDefault {
+                    channel: "voice".to_owned(),
+                    offset_minutes: 120
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn an_entity_gets_its_defaults() {
         let request: EntityRequest =
             serde_json::from_str(r#"{"name":" Clinic ","time_zone":"Europe/Berlin"}"#).unwrap();
@@ -914,7 +930,7 @@ mod tests {
         let request: EntityRequest = serde_json::from_str(
             r#"{"name":"","time_zone":"Mars/Base","locale":"english please","currency":"eur",
                 "slot_interval_minutes":3,"sip_ids":["a"," a ",""],
-                "reminders":[{"channel":"sms","offset":"PT1H"},{"channel":"voice","offset":"P1M"},
+                "reminders":[{"channel":"pigeon","offset":"PT1H"},{"channel":"voice","offset":"P1M"},
                              {"channel":"voice","offset":"PT90S"}]}"#,
         )
         .unwrap();
@@ -934,10 +950,7 @@ mod tests {
                 "reminders[2].offset"
             ]
         );
-        assert_eq!(
-            problem.errors[7].message,
-            "sms reminders are not available yet; use voice"
-        );
+        assert_eq!(problem.errors[7].message, "must be voice or sms");
     }
 
     #[test]

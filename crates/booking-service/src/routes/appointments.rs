@@ -9,18 +9,14 @@ use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::http::{JsonBytes, parse_json};
-use attend_runtime::outbox;
 
 use super::bookings;
 use crate::auth::Tenant;
-use crate::booking::commands::{self, CancelBooking};
+use crate::booking::commands::{self, CancelBooking, ScheduleAppointment};
 use crate::booking::idempotency::{self, RequestKey, StoredAnswer};
-use crate::db::appointments::{
-    self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, ReminderRow,
-};
+use crate::db::appointments::{self as queries, AppointmentRecord, ReminderRow};
 use crate::domain::appointment::CreateAppointmentRequest;
 use crate::error::ApiError;
-use crate::events;
 use crate::startup::AppState;
 
 /// An appointment as the API shows it.
@@ -161,40 +157,17 @@ pub async fn create_appointment(
     let appointment = request.validate(&tenant.default_region, Utc::now())?;
     let appointment_id = Uuid::now_v7();
     tracing::Span::current().record("appointment_id", tracing::field::display(appointment_id));
-    let reminders: Vec<(Uuid, &str, DateTime<Utc>)> = appointment
-        .reminders
-        .iter()
-        .map(|reminder| (Uuid::now_v7(), reminder.channel.as_str(), reminder.due_at))
-        .collect();
 
     let (answer, replayed) =
         idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
-            let customer_id = queries::find_or_create_customer(
-                connection,
-                tenant.id,
-                &appointment.customer_name,
-                &appointment.customer_phone,
-                &appointment.customer_locale,
-            )
-            .await?;
-            let row = NewAppointmentRow {
-                id: appointment_id,
-                tenant_id: tenant.id,
-                customer_id,
-                starts_at: appointment.start,
-                ends_at: appointment.end,
-                time_zone: appointment.time_zone.name(),
-                location: appointment.location.as_deref(),
-                catalog: CatalogLinks::default(),
+            let command = ScheduleAppointment {
+                appointment_id,
+                appointment: &appointment,
+                participant: None,
                 source: "api",
             };
-            queries::insert_appointment(connection, &row, &reminders).await?;
-            let stored = queries::find_appointment(connection, tenant.id, appointment_id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the appointment just inserted is missing"))?;
-            let stored_reminders = queries::reminders_of(connection, appointment_id).await?;
-            let event = events::appointment_scheduled(&stored, &tenant.name, &stored_reminders);
-            outbox::enqueue(connection, Some(tenant.id), &event).await?;
+            let (stored, stored_reminders) =
+                commands::schedule(connection, tenant.id, &tenant.name, command).await?;
             let response = to_response(stored, stored_reminders);
             tracing::info!(reminders = response.reminders.len(), "appointment booked");
             StoredAnswer::json(StatusCode::CREATED, response)

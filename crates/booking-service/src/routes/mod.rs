@@ -5,6 +5,7 @@ pub mod appointments;
 pub mod bookings;
 pub mod catalog;
 pub mod reminder_calls;
+pub mod reminder_sms;
 pub mod settings;
 pub mod voicebot;
 
@@ -39,5 +40,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::put().to(settings::replace_reminder_settings)),
         )
         .route("/voicebot/webhook", web::post().to(voicebot::webhook))
-        .configure(reminder_calls::configure);
+        .configure(reminder_calls::configure)
+        .configure(reminder_sms::configure);
 }

@@ -103,7 +103,7 @@ async fn entities_round_trip_with_sip_ids_and_reminders() {
             "sip_ids": ["sip:front@clinic.example", "+41445550101"],
             "reminders": [
                 { "channel": "voice", "offset": "P1D" },
-                { "channel": "voice", "offset": "PT2H" }
+                { "channel": "sms", "offset": "PT2H" }
             ]
         }))
         .send()
@@ -127,7 +127,7 @@ async fn entities_round_trip_with_sip_ids_and_reminders() {
         created["reminders"],
         json!([
             { "channel": "voice", "offset": "PT1440M", "offset_minutes": 1440 },
-            { "channel": "voice", "offset": "PT120M", "offset_minutes": 120 }
+            { "channel": "sms", "offset": "PT120M", "offset_minutes": 120 }
         ])
     );
     assert!(created["created_at"].is_string());
@@ -228,7 +228,7 @@ async fn invalid_entities_name_every_failing_field() {
                 "slot_interval_minutes": 2,
                 "sip_ids": ["ok", "", "ok"],
                 "reminders": [
-                    { "channel": "sms", "offset": "PT1H" },
+                    { "channel": "fax", "offset": "PT1H" },
                     { "channel": "voice", "offset": "soon" }
                 ]
             }),
@@ -250,10 +250,7 @@ async fn invalid_entities_name_every_failing_field() {
             "reminders[1].offset"
         ]
     );
-    assert_eq!(
-        problem["errors"][7]["message"],
-        "sms reminders are not available yet; use voice"
-    );
+    assert_eq!(problem["errors"][7]["message"], "must be voice or sms");
 
     let mut too_many = entity_body("Clinic");
     too_many["reminders"] = json!(

@@ -1,0 +1,2 @@
+DROP TABLE sms_reminders;
+ALTER TABLE appointments DROP COLUMN participant;
