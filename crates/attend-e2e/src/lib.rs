@@ -50,6 +50,15 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Returns `env` with `PUBLIC_URL` set to the service on `port`: each service with webhooks
+/// is reached at its own address.
+fn with_public_url(env: &[(String, String)], port: u16) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    env.retain(|(name, _)| name != "PUBLIC_URL");
+    env.push(("PUBLIC_URL".to_owned(), format!("http://127.0.0.1:{port}")));
+    env
+}
+
 /// Starts the binary `name` on `port` with `env`, logging to `log_dir/<name>.log`.
 pub async fn start(
     name: &'static str,
@@ -135,17 +144,29 @@ impl Attend {
         ];
         let mut shared = env.service_env();
         shared.retain(|(name, _)| name != "HTTP_PORT");
+        let sim = format!("http://127.0.0.1:{sim_port}");
+        let sms = format!("http://127.0.0.1:{sms_port}");
         shared.extend([
             ("ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            ("VOBIZ_API_URL".to_owned(), format!("{sim}/api/v1")),
             (
-                "PUBLIC_URL".to_owned(),
-                format!("http://127.0.0.1:{voice_port}"),
+                "FLOWROUTE_API_URL".to_owned(),
+                format!("{sim}/flowroute/v2.1"),
             ),
             (
-                "VOBIZ_API_URL".to_owned(),
-                format!("http://127.0.0.1:{sim_port}/api/v1"),
+                "TWILIO_API_URL".to_owned(),
+                format!("{sim}/twilio/2010-04-01"),
+            ),
+            (
+                "SIM_FLOWROUTE_INBOUND_URL".to_owned(),
+                format!("{sms}/sms/flowroute/inbound?token=sim-sms-inbound-secret"),
+            ),
+            (
+                "SIM_TWILIO_INBOUND_URL".to_owned(),
+                format!("{sms}/sms/twilio/inbound"),
             ),
             ("SCHEDULER_POLL_MS".to_owned(), "200".to_owned()),
+            ("SMS_POLL_MS".to_owned(), "200".to_owned()),
         ]);
         shared.extend(
             extra_env
@@ -156,8 +177,20 @@ impl Attend {
             start("carrier-sim", sim_port, &shared, &log_dir).await?,
             start("booking-service", booking_port, &shared, &log_dir).await?,
             start("reminder-scheduler", scheduler_port, &shared, &log_dir).await?,
-            start("voice-gateway", voice_port, &shared, &log_dir).await?,
-            start("sms-service", sms_port, &shared, &log_dir).await?,
+            start(
+                "voice-gateway",
+                voice_port,
+                &with_public_url(&shared, voice_port),
+                &log_dir,
+            )
+            .await?,
+            start(
+                "sms-service",
+                sms_port,
+                &with_public_url(&shared, sms_port),
+                &log_dir,
+            )
+            .await?,
         ];
         let client = reqwest::Client::new();
         for service in &services {

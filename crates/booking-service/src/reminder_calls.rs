@@ -148,7 +148,8 @@ fn reminder_due(
         attempt: 1,
         spoken_when: spoken_when(&request.date, &request.time),
         participant: String::new(),
-        business_time_zone: String::new(),
+        // The dialect knows one zone, the call's: the business is where its caller is.
+        business_time_zone: time_zone.to_owned(),
     }
 }
 
