@@ -21,9 +21,15 @@ pub const KNOWN_QUEUES: &[&str] = &[
     "booking.reminder-events",
     "scheduler.appointment-events",
     "scheduler.reminder-outcomes",
+    "scheduler.tenant-settings",
     "voice.reminders-due",
+    "voice.tenant-settings",
+    "voice.appointments-cancelled",
+    "voice.subscribers",
     "sms.reminders-due",
+    "sms.control",
     "test.observer",
+    "test.outcomes",
 ];
 
 const DEFAULT_ADMIN_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
