@@ -13,6 +13,7 @@
 //! - [`calling_window`]: the local hours reminders may go out in, per recipient zone.
 
 pub mod amqp;
+pub mod backoff;
 pub mod calling_window;
 pub mod config;
 pub mod consumer;

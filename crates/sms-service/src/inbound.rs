@@ -342,17 +342,7 @@ async fn send_about(
     settings: &SmsSettings,
 ) -> QueryResult<()> {
     let body = texts::about_reminder(kind, reminder, settings);
-    outbound::enqueue(
-        connection,
-        reminder.tenant_id,
-        Some(reminder.id),
-        kind,
-        &reminder.from_number,
-        &reminder.to_number,
-        &body,
-    )
-    .await?;
-    Ok(())
+    queue_reply(connection, reminder, kind, &body).await
 }
 
 async fn send_general(
@@ -368,6 +358,16 @@ async fn send_general(
         &reminder.from_number,
         settings,
     );
+    queue_reply(connection, reminder, kind, &body).await
+}
+
+/// Queues `body` to the recipient of `reminder`, from the number it came from.
+async fn queue_reply(
+    connection: &mut AsyncPgConnection,
+    reminder: &Reminder,
+    kind: MessageKind,
+    body: &str,
+) -> QueryResult<()> {
     outbound::enqueue(
         connection,
         reminder.tenant_id,
@@ -375,7 +375,7 @@ async fn send_general(
         kind,
         &reminder.from_number,
         &reminder.to_number,
-        &body,
+        body,
     )
     .await?;
     Ok(())

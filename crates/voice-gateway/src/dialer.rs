@@ -355,28 +355,6 @@ async fn fail(
     Ok(())
 }
 
-/// Returns the pause before try `tries + 1`: `base · 2^(tries-1)`, capped, with equal jitter
-/// so that calls refused together do not come back together.
 fn backoff(base: Duration, tries: u32) -> Duration {
-    let exponent = tries.saturating_sub(1).min(20);
-    let full = base.saturating_mul(1_u32 << exponent).min(MAX_BACKOFF);
-    let half = full / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let base = Duration::from_millis(1000);
-        for tries in 1..=4_u32 {
-            let full = base * 2_u32.pow(tries - 1);
-            let delay = backoff(base, tries);
-            assert!(delay >= full / 2 && delay <= full, "try {tries}: {delay:?}");
-        }
-        assert!(backoff(base, 40) <= MAX_BACKOFF);
-        assert!(backoff(Duration::from_secs(3600), 1) <= MAX_BACKOFF);
-    }
+    attend_runtime::backoff::jittered(base, tries, MAX_BACKOFF)
 }
