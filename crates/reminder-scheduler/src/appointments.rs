@@ -73,6 +73,49 @@ pub async fn lock_or_create(
     })
 }
 
+/// An appointment's status and start, read under a share lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedAppointment {
+    /// Active or cancelled.
+    pub status: AppointmentStatus,
+    /// When it starts; `None` for a tombstone.
+    pub start: Option<DateTime<Utc>>,
+}
+
+impl SharedAppointment {
+    /// Returns whether the appointment is still active and still starts at `start`, i.e.
+    /// neither cancelled nor moved since a job copied `start`.
+    pub fn is_active_at(&self, start: DateTime<Utc>) -> bool {
+        self.status == AppointmentStatus::Active && self.start == Some(start)
+    }
+}
+
+/// Returns the appointment's status and start locked `FOR SHARE` for the rest of the
+/// transaction, or `None` when it is unknown. A cancel or reschedule of the appointment
+/// (which locks it `FOR UPDATE`) waits for the caller's commit, or the caller waits for
+/// theirs and then reads what they wrote.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id))]
+pub async fn lock_shared(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<Option<SharedAppointment>> {
+    let row: Option<(String, Option<DateTime<Utc>>)> = appointments::table
+        .find(appointment_id)
+        .select((appointments::status, appointments::start))
+        .for_share()
+        .first(connection)
+        .await
+        .optional()?;
+    Ok(row.map(|(status, start)| SharedAppointment {
+        status: if status == AppointmentStatus::Cancelled.as_str() {
+            AppointmentStatus::Cancelled
+        } else {
+            AppointmentStatus::Active
+        },
+        start,
+    }))
+}
+
 /// Sets the start of an active appointment and counts one reschedule when `rescheduled`.
 #[tracing::instrument(skip_all, fields(appointment_id = %appointment_id, rescheduled))]
 pub async fn set_start(

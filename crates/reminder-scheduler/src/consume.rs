@@ -265,6 +265,13 @@ async fn apply_outcome_event(
     // A missing occurrence time is a producer's omission, not a reason to lose the outcome.
     let occurred_at = from_timestamp(reported.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
 
+    // The appointment is locked before the job, the order in which a cancel or reschedule
+    // takes them, so that such an event and this outcome take turns instead of deadlocking;
+    // whichever commits second sees what the first wrote.
+    let appointment = match jobs::appointment_of(connection, reminder_id).await? {
+        Some(appointment_id) => appointments::lock_shared(connection, appointment_id).await?,
+        None => None,
+    };
     let Some(job) = jobs::lock(connection, reminder_id).await? else {
         tracing::warn!(%reminder_id, outcome = outcome.as_str(), "outcome for an unknown reminder, ignored");
         return Ok(());
@@ -284,14 +291,23 @@ async fn apply_outcome_event(
         if policy.voice_retry.retries(job.attempt, outcome) {
             let earliest = occurred_at + policy.voice_retry.interval;
             let zone = recipient_zone(&job);
-            if let Some(due_at) =
+            if !appointment
+                .is_some_and(|appointment| appointment.is_active_at(job.appointment_start))
+            {
+                // Cancelling and rescheduling drop only pending jobs; this one was out on a
+                // call. A retry would remind of a cancelled appointment, or of the old time of
+                // a moved one (whose new plan replaced this reminder), after that change
+                // committed: this attempt's outcome is the job's last.
+                tracing::info!(%reminder_id, outcome = outcome.as_str(), "appointment cancelled or moved since this attempt, no retry");
+            } else if let Some(due_at) =
                 policy::retry_due_at(policy.window, zone, earliest, job.appointment_start)
             {
                 jobs::schedule_retry(connection, reminder_id, job.attempt, due_at).await?;
                 tracing::info!(%reminder_id, outcome = outcome.as_str(), next_attempt = job.attempt + 1, %due_at, "reminder retry scheduled");
                 return Ok(());
+            } else {
+                tracing::info!(%reminder_id, outcome = outcome.as_str(), "no calling window left for a retry before the appointment");
             }
-            tracing::info!(%reminder_id, outcome = outcome.as_str(), "no calling window left for a retry before the appointment");
         }
     }
     match jobs::complete(connection, reminder_id, outcome, occurred_at).await? {

@@ -544,6 +544,10 @@ pub async fn cancel_pending(
     reason: CancelReason,
     keep: &[Uuid],
 ) -> QueryResult<usize> {
+    // A plain UPDATE, never `SKIP LOCKED`: a job a dispatch round holds must be waited for, so
+    // that its `reminder.due` commits before this cancel does (the UPDATE then re-reads the
+    // row, finds it `dispatched` and leaves it). Skipping it would let the cancel commit while
+    // the dispatch is still in flight, and the reminder would go out after the cancellation.
     diesel::update(
         reminder_jobs::table
             .filter(reminder_jobs::appointment_id.eq(appointment_id))
@@ -660,6 +664,20 @@ pub async fn defer(
     ))
     .execute(connection)
     .await
+}
+
+/// Returns the appointment of the job of `reminder_id` (which never changes), unlocked.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id))]
+pub async fn appointment_of(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+) -> QueryResult<Option<Uuid>> {
+    reminder_jobs::table
+        .find(reminder_id)
+        .select(reminder_jobs::appointment_id)
+        .first(connection)
+        .await
+        .optional()
 }
 
 /// Returns the job of `reminder_id` locked `FOR UPDATE` for the rest of the transaction, so
