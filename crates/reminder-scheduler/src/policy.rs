@@ -350,6 +350,88 @@ mod tests {
         );
     }
 
+    /// booking-service turns an offset into `due_at = start - offset` in UTC, and an ISO 8601
+    /// day counts 24 hours (`P1D` = `PT24H` = 86 400 s), so the scheduler receives an instant.
+    fn a_day_before(start: DateTime<Utc>) -> DateTime<Utc> {
+        start - chrono::Duration::hours(24)
+    }
+
+    #[test]
+    fn a_day_before_an_appointment_the_day_after_the_fall_back_fires_at_the_same_wall_clock_time() {
+        // New York falls back on 2026-11-01 at 02:00 EDT to 01:00 EST. An appointment on
+        // 2 November at 10:00 EST: 24 hours earlier is 1 November 10:00 EST, after the change.
+        let window = CallingWindow::default();
+        let start = utc("2026-11-02T15:00:00Z");
+        let due = a_day_before(start);
+        assert_eq!(due, utc("2026-11-01T15:00:00Z"));
+        assert_eq!(
+            due.with_timezone(&New_York).format("%F %R %Z").to_string(),
+            "2026-11-01 10:00 EST"
+        );
+        assert_eq!(dispatch_timing(window, New_York, due, start), Timing::Now);
+    }
+
+    #[test]
+    fn a_day_before_across_the_fall_back_is_24_elapsed_hours_not_the_same_wall_clock_time() {
+        // An appointment on 1 November at 10:00 EST, the change in between: 24 hours earlier is
+        // 31 October 11:00 EDT, an hour later on the wall clock than "the same time the day
+        // before" (10:00 EDT). booking-service's offsets are elapsed time.
+        let window = CallingWindow::default();
+        let start = utc("2026-11-01T15:00:00Z");
+        let due = a_day_before(start);
+        assert_eq!(
+            due.with_timezone(&New_York).format("%F %R %Z").to_string(),
+            "2026-10-31 11:00 EDT"
+        );
+        assert_eq!(dispatch_timing(window, New_York, due, start), Timing::Now);
+    }
+
+    #[test]
+    fn a_day_before_an_early_appointment_after_the_fall_back_waits_for_eight_oclock_est() {
+        // An appointment on 2 November at 07:30 EST: a day before is 07:30 EST on the day of
+        // the change, before the window. The opening is 08:00 EST (13:00 UTC); yesterday's
+        // offset (EDT, UTC-4) would have put it at 12:00 UTC, i.e. 07:00 EST, outside.
+        let window = CallingWindow::default();
+        let start = utc("2026-11-02T12:30:00Z");
+        let due = a_day_before(start);
+        assert_eq!(
+            dispatch_timing(window, New_York, due, start),
+            Timing::Defer(utc("2026-11-01T13:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_fall_back_night_defers_to_eight_oclock_est() {
+        let window = CallingWindow::default();
+        let start = utc("2026-11-01T17:00:00Z"); // 12:00 EST
+        let opening = utc("2026-11-01T13:00:00Z"); // 08:00 EST
+        for now in [
+            utc("2026-11-01T02:00:00Z"), // 22:00 EDT on 31 October
+            utc("2026-11-01T05:30:00Z"), // 01:30 EDT, the first of the two 01:30s
+            utc("2026-11-01T06:30:00Z"), // 01:30 EST, the second
+            utc("2026-11-01T12:59:00Z"), // 07:59 EST
+        ] {
+            assert_eq!(
+                dispatch_timing(window, New_York, now, start),
+                Timing::Defer(opening),
+                "at {now}"
+            );
+        }
+        assert_eq!(
+            dispatch_timing(window, New_York, opening, start),
+            Timing::Now
+        );
+        // The window closes at 21:00 EST, 02:00 UTC the next day.
+        assert_eq!(
+            window.next_open(New_York, utc("2026-11-02T01:59:00Z")),
+            utc("2026-11-02T01:59:00Z")
+        );
+        assert_eq!(
+            window.next_open(New_York, utc("2026-11-02T02:00:00Z")),
+            utc("2026-11-02T13:00:00Z")
+        );
+    }
+
     #[test]
     fn a_retry_moves_into_the_window_or_gives_up() {
         let window = CallingWindow::default();

@@ -50,6 +50,7 @@ pub struct TestApp {
     pub api: reqwest::Client,
     broker: Broker,
     publisher: Publisher,
+    service_env: Env,
 }
 
 impl TestApp {
@@ -78,30 +79,59 @@ impl TestApp {
         for (name, value) in overrides {
             service_env = service_env.with(name, *value);
         }
-        let mut running = Vec::with_capacity(instances);
-        for _ in 0..instances {
-            let config = Config::from_env(&service_env)?;
+        let mut app = Self {
+            env,
+            instances: Vec::with_capacity(instances),
+            observer,
+            api: reqwest::Client::new(),
+            broker,
+            publisher,
+            service_env,
+        };
+        app.start_instances(instances).await?;
+        Ok(app)
+    }
+
+    /// Starts `count` more schedulers on the test's database and prefix (after
+    /// [`Self::stop_instances`]: the scheduler coming back after an outage).
+    pub async fn start_instances(&mut self, count: usize) -> anyhow::Result<()> {
+        for _ in 0..count {
+            let config = Config::from_env(&self.service_env)?;
             let application = Application::build(config).await?;
             let address = format!("http://127.0.0.1:{}", application.port());
             let pool = application.pool().clone();
             let stop = CancellationToken::new();
             let handle =
                 tokio::spawn(application.run_until_stopped(stop.clone().cancelled_owned()));
-            running.push(Instance {
+            self.instances.push(Instance {
                 address,
                 pool,
                 stop,
                 handle,
             });
         }
-        Ok(Self {
-            env,
-            instances: running,
-            observer,
-            api: reqwest::Client::new(),
-            broker,
-            publisher,
-        })
+        Ok(())
+    }
+
+    /// Stops every running scheduler (an outage); the database, queues and the test's own
+    /// broker side stay. Events published meanwhile wait in the scheduler's queues.
+    pub async fn stop_instances(&mut self) -> anyhow::Result<()> {
+        for instance in &self.instances {
+            instance.stop.cancel();
+        }
+        for instance in self.instances.drain(..) {
+            instance
+                .handle
+                .await
+                .context("a scheduler instance panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Opens a connection of the test's own on the scheduler's schema, usable while no
+    /// instance runs.
+    pub async fn connect(&self) -> anyhow::Result<diesel_async::AsyncPgConnection> {
+        self.env.connect(reminder_scheduler::startup::SCHEMA).await
     }
 
     /// Returns the first instance's address.
@@ -224,6 +254,29 @@ impl TestApp {
         .await
     }
 
+    /// Waits until no pending job is due and the outbox is empty (one snapshot), i.e. every
+    /// reminder.due the scheduler will write for the jobs due so far sits in the observer
+    /// queue; jobs due later may stay pending.
+    pub async fn wait_until_nothing_due(&self) -> anyhow::Result<()> {
+        #[derive(QueryableByName)]
+        struct Left {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            remaining: i64,
+        }
+        wait_until(PATIENCE, "no due pending job and an empty outbox", || async {
+            let mut connection = self.instances.as_slice().first()?.pool.get().await.ok()?;
+            let left: Left = diesel::sql_query(
+                "SELECT (SELECT count(*) FROM reminder_jobs WHERE status = 'pending' AND due_at <= now())
+                      + (SELECT count(*) FROM outbox) AS remaining",
+            )
+            .get_result(&mut connection)
+            .await
+            .ok()?;
+            (left.remaining == 0).then_some(())
+        })
+        .await
+    }
+
     /// Returns the number of messages in a queue of this test (by its unprefixed name).
     pub async fn queue_len(&self, base_name: &str) -> anyhow::Result<u32> {
         let channel = self.broker.channel().await?;
@@ -254,16 +307,8 @@ impl TestApp {
     }
 
     /// Stops every instance, then drops the test's database, queues and exchanges.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        for instance in &self.instances {
-            instance.stop.cancel();
-        }
-        for instance in self.instances {
-            instance
-                .handle
-                .await
-                .context("a scheduler instance panicked")??;
-        }
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_instances().await?;
         self.broker.close().await;
         self.env.cleanup().await
     }

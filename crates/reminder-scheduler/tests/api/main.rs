@@ -2,6 +2,7 @@
 //! scheduler instances in-process on its own database and AMQP prefix.
 
 mod dispatch;
+mod exactness;
 mod helpers;
 mod lifecycle;
 mod operator_api;
