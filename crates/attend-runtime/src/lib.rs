@@ -15,6 +15,7 @@
 pub mod amqp;
 pub mod backoff;
 pub mod calling_window;
+pub mod carrier_text;
 pub mod config;
 pub mod consumer;
 pub mod db;

@@ -3,6 +3,7 @@
 //! digits without '+' (`12065551234`). Flowroute answers `202 {"data": {"id": "mdr2-…"}}`;
 //! any 200–206 is success. Errors come as `{"errors": [{"detail", "status", …}]}`.
 
+use attend_runtime::carrier_text;
 use std::time::Duration;
 
 use attend_runtime::Secret;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     OutboundSms, SendSmsError, SentSms, SmsCarrier, base_url, classify_status,
-    classify_transport_error, http_client, mask, truncate,
+    classify_transport_error, http_client,
 };
 
 /// How to reach a Flowroute account.
@@ -161,7 +162,7 @@ fn error_detail(body: &str) -> String {
         .ok()
         .and_then(|parsed| parsed.errors.into_iter().find_map(|entry| entry.detail))
         .unwrap_or_else(|| body.to_owned());
-    mask::digits_in(truncate(detail.trim(), 200))
+    carrier_text::excerpt(&detail, 200)
 }
 
 #[cfg(test)]

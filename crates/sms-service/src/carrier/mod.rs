@@ -12,6 +12,7 @@
 pub mod flowroute;
 pub mod twilio;
 
+use attend_runtime::carrier_text;
 use std::fmt;
 use std::time::Duration;
 
@@ -116,13 +117,22 @@ fn base_url(api_url: &str, variable_hint: &str) -> anyhow::Result<String> {
 /// timeouts to be retried; the sender records the attempt first, so a retry is deliberate.
 fn classify_transport_error(error: &reqwest::Error) -> SendSmsError {
     if error.is_builder() {
-        SendSmsError::Refused(format!("invalid request: {}", root_cause(error)))
+        SendSmsError::Refused(format!(
+            "invalid request: {}",
+            carrier_text::root_cause(error)
+        ))
     } else if error.is_timeout() {
         SendSmsError::Retryable("request timed out".to_owned())
     } else if error.is_connect() {
-        SendSmsError::Retryable(format!("cannot connect: {}", root_cause(error)))
+        SendSmsError::Retryable(format!(
+            "cannot connect: {}",
+            carrier_text::root_cause(error)
+        ))
     } else {
-        SendSmsError::Retryable(format!("request failed: {}", root_cause(error)))
+        SendSmsError::Retryable(format!(
+            "request failed: {}",
+            carrier_text::root_cause(error)
+        ))
     }
 }
 
@@ -142,36 +152,10 @@ fn classify_status(status: reqwest::StatusCode, detail: &str) -> SendSmsError {
     }
 }
 
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
-}
-
-/// Returns at most `max_chars` characters of `text`.
-fn truncate(text: &str, max_chars: usize) -> &str {
-    match text.char_indices().nth(max_chars) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::StatusCode;
-
-    #[test]
-    fn numbers_keep_only_their_last_two_digits() {
-        assert_eq!(mask::number("+15550100001"), "+*********01");
-        assert_eq!(mask::number("12"), "12");
-        assert_eq!(
-            mask::digits_in("The 'To' number +15550100001 is not valid (21211)"),
-            "The 'To' number +*********01 is not valid (***11)"
-        );
-    }
 
     #[test]
     fn debug_output_masks_numbers_and_hides_the_body() {
@@ -228,11 +212,5 @@ mod tests {
         );
         assert!(base_url("/v2.1", "FLOWROUTE_API_URL").is_err());
         assert!(base_url("ftp://host/v2.1", "FLOWROUTE_API_URL").is_err());
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 2), "hé");
-        assert_eq!(truncate("hi", 10), "hi");
     }
 }

@@ -4,6 +4,7 @@
 //! errors as `{"code", "message", "more_info", "status"}`. Code 21610 means the recipient
 //! texted STOP to this sender: Twilio refuses every later send until they text START.
 
+use attend_runtime::carrier_text;
 use std::time::Duration;
 
 use attend_runtime::Secret;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     OutboundSms, SendSmsError, SentSms, SmsCarrier, base_url, classify_status,
-    classify_transport_error, http_client, mask, truncate,
+    classify_transport_error, http_client,
 };
 
 /// Twilio's error code for a send to a recipient who opted out of this sender.
@@ -153,7 +154,7 @@ fn classify(status: StatusCode, code: Option<u32>, detail: &str) -> SendSmsError
 /// Returns `twilio <code>: <message>` with digits masked (messages quote the numbers).
 fn describe_error(code: Option<u32>, message: Option<String>, body: &str) -> String {
     let message = message.unwrap_or_else(|| body.to_owned());
-    let message = mask::digits_in(truncate(message.trim(), 200));
+    let message = carrier_text::excerpt(&message, 200);
     match code {
         Some(code) => format!("twilio {code}: {message}"),
         None => message,

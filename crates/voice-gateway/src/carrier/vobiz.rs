@@ -2,6 +2,7 @@
 //! account in `X-Auth-ID` / `X-Auth-Token`, answered `201 {"api_id", "message": "call fired",
 //! "request_uuid"}` where `request_uuid` is the call's `CallUUID` (carriers.md 2.4, 3.1).
 
+use attend_runtime::carrier_text;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{CallRequest, PlaceCallError, PlacedCall, VoiceCarrier};
 use crate::config::VobizConfig;
-use crate::mask;
 
 /// Vobiz's make-call API.
 pub struct VobizCarrier {
@@ -109,7 +109,7 @@ impl VobizCarrier {
         let body = response.text().await.unwrap_or_default();
         tracing::warn!(
             http.status = status.as_u16(),
-            carrier.body = %mask::digits_in(truncate(&body, 300)),
+            carrier.body = %carrier_text::excerpt(&body, 300),
             "carrier did not accept the call"
         );
         Err(classify_status(status))
@@ -149,26 +149,17 @@ fn classify_transport_error(error: reqwest::Error) -> PlaceCallError {
         PlaceCallError::Refused(format!("invalid request: {error}"))
     } else if error.is_connect() {
         // Nothing reached the carrier: a later try cannot ring twice.
-        PlaceCallError::Retryable(format!("cannot connect: {}", root_cause(&error)))
+        PlaceCallError::Retryable(format!(
+            "cannot connect: {}",
+            carrier_text::root_cause(&error)
+        ))
     } else if error.is_timeout() {
         PlaceCallError::OutcomeUnknown("request timed out".to_owned())
     } else {
-        PlaceCallError::OutcomeUnknown(format!("request failed: {}", root_cause(&error)))
-    }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
-}
-
-fn truncate(text: &str, max_chars: usize) -> &str {
-    match text.char_indices().nth(max_chars) {
-        Some((index, _)) => &text[..index],
-        None => text,
+        PlaceCallError::OutcomeUnknown(format!(
+            "request failed: {}",
+            carrier_text::root_cause(&error)
+        ))
     }
 }
 
@@ -202,12 +193,6 @@ mod tests {
                 "{status}"
             );
         }
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 2), "hé");
-        assert_eq!(truncate("hi", 10), "hi");
     }
 
     #[test]
