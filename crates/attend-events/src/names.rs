@@ -19,6 +19,8 @@ pub mod routing_keys {
     pub const APPOINTMENT_RESCHEDULED: &str = "appointment.rescheduled";
     /// [`crate::v1::AppointmentCancelled`].
     pub const APPOINTMENT_CANCELLED: &str = "appointment.cancelled";
+    /// [`crate::v1::AppointmentNoShow`].
+    pub const APPOINTMENT_NO_SHOW: &str = "appointment.no_show";
     /// [`crate::v1::ReminderDue`] on the voice channel.
     pub const REMINDER_DUE_VOICE: &str = "reminder.due.voice";
     /// [`crate::v1::ReminderDue`] on the SMS channel.
@@ -60,6 +62,13 @@ impl Event for v1::AppointmentCancelled {
     const TYPE: &'static str = "attend.appointment.cancelled.v1";
     fn routing_key(&self) -> &'static str {
         routing_keys::APPOINTMENT_CANCELLED
+    }
+}
+
+impl Event for v1::AppointmentNoShow {
+    const TYPE: &'static str = "attend.appointment.no_show.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::APPOINTMENT_NO_SHOW
     }
 }
 

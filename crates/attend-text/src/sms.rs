@@ -40,6 +40,8 @@
 //! the character. The localized date is our own text: where some dates of the language leave
 //! GSM-7 (`sáb`, `août`), [`check`] adds a warning with the UCS-2 count of those days.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
@@ -49,7 +51,7 @@ use crate::segments::{self, SegmentCount, count, first_non_gsm7};
 use crate::template::{self, TemplateError, Variables};
 
 /// Every SMS template name.
-pub const TEMPLATE_NAMES: [&str; 8] = [
+pub const TEMPLATE_NAMES: [&str; 10] = [
     "reminder",
     "confirmed",
     "cancelled",
@@ -58,17 +60,22 @@ pub const TEMPLATE_NAMES: [&str; 8] = [
     "opted_in",
     "help",
     "no_pending",
+    "follow_up",
+    "no_show",
 ];
 
 /// The placeholders every SMS template may use.
 pub const GENERAL_PLACEHOLDERS: [&str; 3] = ["business", "contact", "stop_keyword"];
 
-/// The placeholders of the templates sent about one appointment.
-pub const APPOINTMENT_PLACEHOLDERS: [&str; 11] = [
+/// The placeholders of the templates sent about one appointment. Besides these, an
+/// appointment template may name any `{metadata.key}` (see [`is_metadata_placeholder`]).
+pub const APPOINTMENT_PLACEHOLDERS: [&str; 13] = [
     "business",
     "contact",
     "stop_keyword",
     "name",
+    "first_name",
+    "last_name",
     "datetime",
     "date",
     "time",
@@ -88,13 +95,37 @@ pub const MAX_LOCATION: usize = 64;
 pub const MAX_PARTICIPANT: usize = 40;
 /// The longest help contact the lint assumes (a phone number, an address or a URL).
 pub const MAX_CONTACT: usize = 64;
+/// The longest metadata value the lint assumes (a place, a room, a short note).
+pub const MAX_METADATA: usize = 40;
+/// What a metadata placeholder starts with: `{metadata.eventLocation}`.
+pub const METADATA_PREFIX: &str = "metadata.";
+/// The longest metadata key.
+pub const MAX_METADATA_KEY: usize = 64;
+
+/// Whether `key` may name a metadata value: 1 to [`MAX_METADATA_KEY`] ASCII letters, digits
+/// and underscores.
+pub fn is_metadata_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_METADATA_KEY
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+}
+
+/// Whether placeholder `name` is `metadata.` followed by a valid key.
+pub fn is_metadata_placeholder(name: &str) -> bool {
+    name.strip_prefix(METADATA_PREFIX)
+        .is_some_and(is_metadata_key)
+}
 /// The stop keyword the messages name.
 pub const STOP_KEYWORD: &str = "STOP";
 
 /// Returns the placeholders template `name` may use; `None` for an unknown name.
 pub fn placeholders(name: &str) -> Option<&'static [&'static str]> {
     match name {
-        "reminder" | "confirmed" | "cancelled" | "unparsable" => Some(&APPOINTMENT_PLACEHOLDERS),
+        "reminder" | "confirmed" | "cancelled" | "unparsable" | "follow_up" | "no_show" => {
+            Some(&APPOINTMENT_PLACEHOLDERS)
+        }
         "opted_out" | "opted_in" | "help" | "no_pending" => Some(&GENERAL_PLACEHOLDERS),
         _ => None,
     }
@@ -110,8 +141,13 @@ pub fn default_text(name: &str, language: &str) -> Option<&'static str> {
     texts.get(index).copied()
 }
 
-/// The eight texts of one language, in [`TEMPLATE_NAMES`] order.
-fn texts(language: Language) -> [&'static str; 8] {
+/// Whether template `name` takes the appointment placeholders (and metadata).
+fn is_appointment_template(name: &str) -> bool {
+    placeholders(name).is_some_and(|allowed| allowed.len() == APPOINTMENT_PLACEHOLDERS.len())
+}
+
+/// The texts of one language, in [`TEMPLATE_NAMES`] order.
+fn texts(language: Language) -> [&'static str; 10] {
     match language {
         Language::En => [
             "[{business}]\nYou have an appointment on {datetime}{at_location}{with_participant}. Please reply 'Yes' to confirm, or 'No' to cancel.",
@@ -122,6 +158,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nYou are subscribed to appointment reminders again. Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.",
             "[{business}]\nAppointment reminders. Msg frequency varies. Msg & data rates may apply. Reply STOP to opt out. Help: {contact}",
             "[{business}]\nWe found no appointment waiting for your answer.",
+            "[{business}]\nThank you for your visit on {date}{with_participant}. We hope to see you again soon.",
+            "[{business}]\nWe missed you at your appointment on {datetime}{with_participant}. Please contact us to book a new time.",
         ],
         Language::Fr => [
             "[{business}]\nVous avez un rendez-vous le {datetime}{at_location}{with_participant}. Répondez OUI pour confirmer ou NON pour annuler.",
@@ -132,6 +170,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nInscription confirmée : vous recevrez de nouveau les rappels de rendez-vous. Fréquence variable. Des frais de messagerie peuvent s'appliquer. Répondez AIDE pour de l'aide, STOP pour vous désinscrire.",
             "[{business}]\nRappels de rendez-vous. Fréquence variable. Des frais de messagerie peuvent s'appliquer. Répondez STOP pour vous désinscrire. Aide : {contact}",
             "[{business}]\nNous n'avons trouvé aucun rendez-vous en attente de votre réponse.",
+            "[{business}]\nMerci de votre visite du {date}{with_participant}. Au plaisir de vous revoir.",
+            "[{business}]\nVous avez manqué votre rendez-vous du {datetime}{with_participant}. Contactez-nous pour en fixer un nouveau.",
         ],
         Language::De => [
             "[{business}]\nSie haben einen Termin am {datetime}{at_location}{with_participant}. Antworten Sie JA zum Bestätigen oder NEIN zum Absagen.",
@@ -142,6 +182,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nSie sind wieder für Terminerinnerungen angemeldet. Häufigkeit variiert. Es können Gebühren für SMS anfallen. Antworten Sie HILFE für Hilfe, STOP zum Abmelden.",
             "[{business}]\nTerminerinnerungen. Häufigkeit variiert. Es können Gebühren für SMS anfallen. Antworten Sie STOP zum Abmelden. Kontakt: {contact}",
             "[{business}]\nWir haben keinen Termin gefunden, der auf Ihre Antwort wartet.",
+            "[{business}]\nDanke für Ihren Besuch am {date}{with_participant}. Wir freuen uns auf ein Wiedersehen.",
+            "[{business}]\nSie haben Ihren Termin am {datetime}{with_participant} verpasst. Bitte melden Sie sich für einen neuen Termin.",
         ],
         Language::Es => [
             "[{business}]\nTiene una cita el {datetime}{at_location}{with_participant}. Responda SI para confirmar o NO para cancelar.",
@@ -152,6 +194,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nSe ha vuelto a suscribir a los recordatorios de citas. Frecuencia variable. Pueden aplicarse tarifas de mensajes y datos. Responda AYUDA para ayuda, STOP para darse de baja.",
             "[{business}]\nRecordatorios de citas. Frecuencia variable. Pueden aplicarse tarifas de mensajes y datos. Responda STOP para darse de baja. Contacto: {contact}",
             "[{business}]\nNo encontramos ninguna cita pendiente de su respuesta.",
+            "[{business}]\nGracias por su visita del {date}{with_participant}. Esperamos verle pronto.",
+            "[{business}]\nLe echamos de menos en su cita del {datetime}{with_participant}. Reserve una nueva cita cuando quiera.",
         ],
         Language::Pt => [
             "[{business}]\nLembrete: tem um agendamento em {datetime}{at_location}{with_participant}. Responda SIM para confirmar ou NAO para cancelar.",
@@ -162,6 +206,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nVoltou a receber lembretes de agendamento. Podem ser cobradas tarifas de mensagens e dados. Responda AJUDA para ajuda ou STOP para deixar de receber.",
             "[{business}]\nLembretes de agendamento. Podem ser cobradas tarifas de mensagens e dados. Responda STOP para deixar de receber. Ajuda: {contact}",
             "[{business}]\nNenhum agendamento aguarda a sua resposta.",
+            "[{business}]\nObrigado pela sua visita em {date}{with_participant}. Até breve!",
+            "[{business}]\nSentimos a sua falta no agendamento de {datetime}{with_participant}. Contacte-nos para marcar um novo.",
         ],
         Language::It => [
             "[{business}]\nHa un appuntamento il {datetime}{at_location}{with_participant}. Risponda SI per confermare o NO per annullare.",
@@ -172,6 +218,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nIscrizione confermata: riceverà di nuovo i promemoria degli appuntamenti. Possono essere applicati costi per messaggi e dati. Risponda AIUTO per assistenza, STOP per disiscriversi.",
             "[{business}]\nPromemoria appuntamenti. Possono essere applicati costi per messaggi e dati. Risponda STOP per disiscriversi. Contatto: {contact}",
             "[{business}]\nNon abbiamo trovato appuntamenti in attesa di una sua risposta.",
+            "[{business}]\nGrazie per la visita del {date}{with_participant}. A presto!",
+            "[{business}]\nNon l'abbiamo vista all'appuntamento del {datetime}{with_participant}. Ci contatti per fissarne uno nuovo.",
         ],
         Language::Nl => [
             "[{business}]\nU heeft een afspraak op {datetime}{at_location}{with_participant}. Antwoord JA om te bevestigen of NEE om te annuleren.",
@@ -182,6 +230,8 @@ fn texts(language: Language) -> [&'static str; 8] {
             "[{business}]\nU bent weer aangemeld voor afspraakherinneringen. Er kunnen kosten voor berichten en data gelden. Antwoord HULP voor hulp, STOP om af te melden.",
             "[{business}]\nAfspraakherinneringen. Er kunnen kosten voor berichten en data gelden. Antwoord STOP om af te melden. Contact: {contact}",
             "[{business}]\nWe hebben geen afspraak gevonden die op uw antwoord wacht.",
+            "[{business}]\nBedankt voor uw bezoek op {date}{with_participant}. Tot ziens!",
+            "[{business}]\nWe hebben u gemist bij uw afspraak op {datetime}{with_participant}. Neem contact op voor een nieuwe afspraak.",
         ],
     }
 }
@@ -233,6 +283,14 @@ pub struct Appointment<'a> {
     pub business_zone: Option<Tz>,
     /// The recipient's name, if known.
     pub name: Option<&'a str>,
+    /// The recipient's given and family names when known apart; otherwise `name` is split at
+    /// its first space.
+    pub first_name: Option<&'a str>,
+    /// See `first_name`.
+    pub last_name: Option<&'a str>,
+    /// The integrator's values for `{metadata.key}`; a key the text names but this lacks
+    /// renders empty.
+    pub metadata: Option<&'a BTreeMap<String, String>>,
     /// Where, if known.
     pub location: Option<&'a str>,
     /// With whom (a person or a department), if known.
@@ -268,7 +326,21 @@ pub fn variables(
             "time",
             datetime::format_time(start, zone, language, business_zone),
         );
-        values.set("name", appointment.name.unwrap_or_default().trim());
+        let name = appointment.name.unwrap_or_default().trim();
+        values.set("name", name);
+        let (first_name, last_name) = split_name(name);
+        let given = |part: Option<&str>, fallback: &str| match part.map(str::trim) {
+            Some(part) if !part.is_empty() => part.to_owned(),
+            _ if appointment.first_name.is_some() || appointment.last_name.is_some() => {
+                String::new()
+            }
+            _ => fallback.to_owned(),
+        };
+        values.set("first_name", given(appointment.first_name, first_name));
+        values.set("last_name", given(appointment.last_name, last_name));
+        for (key, value) in appointment.metadata.into_iter().flatten() {
+            values.set(&format!("{METADATA_PREFIX}{key}"), value.trim());
+        }
         values.set("location", appointment.location.unwrap_or_default().trim());
         values.set(
             "participant",
@@ -296,7 +368,30 @@ pub fn render(
         None => default_text(name, language)
             .ok_or_else(|| LintError::UnknownTemplate(name.to_owned()))?,
     };
-    Ok(template::render(text, values)?)
+    let missing_metadata: Vec<&str> = template::placeholders(text)?
+        .into_iter()
+        .filter(|placeholder| {
+            is_metadata_placeholder(placeholder) && values.get(placeholder).is_none()
+        })
+        .collect();
+    if missing_metadata.is_empty() {
+        return Ok(template::render(text, values)?);
+    }
+    // Metadata is per appointment and optional: a key one booking did not send reads as
+    // nothing rather than failing the whole message.
+    let mut values = values.clone();
+    for placeholder in missing_metadata {
+        values.set(placeholder, "");
+    }
+    Ok(template::render(text, &values)?)
+}
+
+/// Splits a full name at its first space: ("Ana", "de la Cruz").
+fn split_name(name: &str) -> (&str, &str) {
+    match name.split_once(char::is_whitespace) {
+        Some((first, last)) => (first, last.trim()),
+        None => (name, ""),
+    }
 }
 
 /// Why a template cannot be saved.
@@ -382,15 +477,24 @@ pub fn check(
     if text.trim().is_empty() {
         return Err(LintError::Empty);
     }
-    template::validate(text, allowed).map_err(|error| {
+    let takes_metadata = is_appointment_template(name);
+    template::validate_with(text, |placeholder| {
+        allowed.contains(&placeholder) || (takes_metadata && is_metadata_placeholder(placeholder))
+    })
+    .map_err(|error| {
         let allowed = match error {
             TemplateError::UnknownPlaceholder { .. } => format!(
-                "; the placeholders are {}",
+                "; the placeholders are {}{}",
                 allowed
                     .iter()
                     .map(|name| format!("{{{name}}}"))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if takes_metadata {
+                    " and {metadata.key}"
+                } else {
+                    ""
+                }
             ),
             _ => String::new(),
         };
@@ -400,7 +504,10 @@ pub fn check(
     let uses_date = uses.iter().any(|name| matches!(*name, "datetime" | "date"));
 
     // The count that decides: GSM-7 stand-ins of the longest values.
-    let longest = longest_values(language, &LongestDate::gsm7_length_of(language));
+    let mut longest = longest_values(language, &LongestDate::gsm7_length_of(language));
+    for placeholder in uses.iter().filter(|name| is_metadata_placeholder(name)) {
+        longest.set(placeholder, "x".repeat(MAX_METADATA));
+    }
     let rendered = template::render(text, &longest)?;
     let counted = count(&rendered);
     let characters = rendered.chars().count();
@@ -429,7 +536,10 @@ pub fn check(
         && non_gsm_in_text.is_none()
         && let Some(date) = LongestDate::non_gsm7(language)
     {
-        let longest = longest_values(language, &date);
+        let mut longest = longest_values(language, &date);
+        for placeholder in uses.iter().filter(|name| is_metadata_placeholder(name)) {
+            longest.set(placeholder, "x".repeat(MAX_METADATA));
+        }
         let rendered = template::render(text, &longest)?;
         let ucs2 = count(&rendered);
         let (character, _) = first_non_gsm7(&date.datetime).unwrap_or(('?', 0));
@@ -546,6 +656,8 @@ fn longest_values(language: Language, date: &LongestDate) -> Variables {
         .with("contact", filler(MAX_CONTACT))
         .with("stop_keyword", STOP_KEYWORD)
         .with("name", filler(MAX_NAME))
+        .with("first_name", filler(MAX_NAME))
+        .with("last_name", filler(MAX_NAME))
         .with("datetime", date.datetime.clone())
         .with("date", date.date.clone())
         .with("time", date.time.clone())
@@ -597,6 +709,9 @@ mod tests {
                 name: None,
                 location: Some("West Side Mechanics"),
                 participant: Some("Joe"),
+                first_name: None,
+                last_name: None,
+                metadata: None,
             }),
         );
         let render_en = |name| render(name, "en", None, &values).unwrap();
@@ -791,6 +906,9 @@ mod tests {
                 name: Some("Zoë"),
                 location: None,
                 participant: Some("Dr Martin"),
+                first_name: None,
+                last_name: None,
+                metadata: None,
             }),
         );
         assert_eq!(
@@ -816,5 +934,87 @@ mod tests {
             render("farewell", "en", None, &general),
             Err(LintError::UnknownTemplate("farewell".to_owned()))
         );
+    }
+
+    fn metadata_appointment_values(metadata: &BTreeMap<String, String>) -> Variables {
+        variables(
+            "en",
+            "Org",
+            "",
+            Some(&Appointment {
+                start: "2027-01-06T21:50:00Z".parse().unwrap(),
+                recipient_zone: New_York,
+                business_zone: Some(New_York),
+                name: Some("Ana de la Cruz"),
+                location: None,
+                participant: None,
+                first_name: None,
+                last_name: None,
+                metadata: Some(metadata),
+            }),
+        )
+    }
+
+    #[test]
+    fn metadata_and_name_parts_render_and_a_missing_key_reads_as_nothing() {
+        let metadata = BTreeMap::from([("eventLocation".to_owned(), "New York".to_owned())]);
+        let values = metadata_appointment_values(&metadata);
+        let text =
+            "Hi {first_name} {last_name}: {date} in {metadata.eventLocation}{metadata.room}.";
+        assert_eq!(
+            render("reminder", "en", Some(text), &values).unwrap(),
+            "Hi Ana de la Cruz: Wed Jan 6 in New York."
+        );
+    }
+
+    #[test]
+    fn given_names_sent_apart_win_over_splitting_the_full_name() {
+        let values = variables(
+            "en",
+            "Org",
+            "",
+            Some(&Appointment {
+                start: "2027-01-06T21:50:00Z".parse().unwrap(),
+                recipient_zone: New_York,
+                business_zone: None,
+                name: Some("Mary Ann Smith"),
+                location: None,
+                participant: None,
+                first_name: Some("Mary Ann"),
+                last_name: None,
+                metadata: None,
+            }),
+        );
+        assert_eq!(values.get("first_name"), Some("Mary Ann"));
+        assert_eq!(values.get("last_name"), Some(""));
+    }
+
+    #[test]
+    fn metadata_placeholders_are_allowed_only_in_appointment_templates_and_counted_long() {
+        assert!(lint("follow_up", "See you at {metadata.eventLocation}", 1, "en").is_ok());
+        assert!(matches!(
+            lint("help", "Help at {metadata.eventLocation}", 1, "en"),
+            Err(LintError::Template { .. })
+        ));
+        let bad_key = lint("reminder", "At {metadata.event-location}", 1, "en").unwrap_err();
+        assert!(bad_key.to_string().contains("{metadata.key}"), "{bad_key}");
+        // Four metadata values of the assumed 40 characters and 4 of text: 164 > 160.
+        let four = "{metadata.a}{metadata.b}{metadata.c}{metadata.d}abcd";
+        assert!(matches!(
+            lint("no_show", four, 1, "en"),
+            Err(LintError::TooLong { .. })
+        ));
+        assert!(lint("no_show", four, 2, "en").is_ok());
+    }
+
+    #[test]
+    fn follow_up_and_no_show_defaults_fit_one_message_and_need_no_answer_words() {
+        for language in Language::ALL {
+            for name in ["follow_up", "no_show"] {
+                let text = default_text(name, language.code()).unwrap();
+                let report = check(name, text, 3, language.code()).unwrap();
+                assert!(report.count.segments <= 2, "{name} {language}: {report:?}");
+            }
+        }
     }
 }

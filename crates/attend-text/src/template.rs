@@ -135,9 +135,15 @@ fn parse(text: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
 
 /// Checks that `text`'s braces pair up and every placeholder is one of `allowed`.
 pub fn validate(text: &str, allowed: &[&str]) -> Result<(), TemplateError> {
+    validate_with(text, |name| allowed.contains(&name))
+}
+
+/// Checks that `text`'s braces pair up and `is_allowed` accepts every placeholder: for
+/// families of names such as `{metadata.key}` that no fixed list can hold.
+pub fn validate_with(text: &str, is_allowed: impl Fn(&str) -> bool) -> Result<(), TemplateError> {
     for piece in parse(text)? {
         if let Piece::Placeholder(name, position) = piece
-            && !allowed.contains(&name)
+            && !is_allowed(name)
         {
             return Err(TemplateError::UnknownPlaceholder {
                 name: name.to_owned(),

@@ -85,6 +85,7 @@ fn plans(reminders: &[ReminderRow]) -> Vec<v1::ReminderPlan> {
             reminder_id: reminder.id.to_string(),
             channel: channel_of(&reminder.channel).into(),
             due_at: Some(to_timestamp(reminder.due_at)),
+            ..v1::ReminderPlan::default()
         })
         .collect()
 }
@@ -134,6 +135,7 @@ fn details(appointment: &AppointmentRecord, business: Business<'_>) -> v1::Appoi
             phone_e164: appointment.customer_phone.clone().unwrap_or_default(),
             locale: appointment.customer_locale.clone(),
             time_zone: appointment.time_zone.clone(),
+            ..v1::Recipient::default()
         }),
         start: Some(to_timestamp(appointment.starts_at)),
         end: Some(to_timestamp(appointment.ends_at)),
@@ -143,6 +145,7 @@ fn details(appointment: &AppointmentRecord, business: Business<'_>) -> v1::Appoi
             .time_zone
             .unwrap_or(&appointment.time_zone)
             .to_owned(),
+        ..v1::AppointmentDetails::default()
     }
 }
 

@@ -140,6 +140,7 @@ fn reminder_due(
             phone_e164: request.phone_e164.clone(),
             locale: LOCALE.to_owned(),
             time_zone: time_zone.to_owned(),
+            ..v1::Recipient::default()
         }),
         business_name: tenant.name.clone(),
         appointment_start: None,
@@ -150,6 +151,7 @@ fn reminder_due(
         participant: String::new(),
         // The dialect knows one zone, the call's: the business is where its caller is.
         business_time_zone: time_zone.to_owned(),
+        ..v1::ReminderDue::default()
     }
 }
 

@@ -483,6 +483,7 @@ mod tests {
                 phone_e164: "+15550100001".to_owned(),
                 locale: "en".to_owned(),
                 time_zone: "Europe/Berlin".to_owned(),
+                ..v1::Recipient::default()
             }),
             start: Some(to_timestamp(
                 DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
@@ -491,6 +492,7 @@ mod tests {
             location: String::new(),
             participant: String::new(),
             business_time_zone: String::new(),
+            ..v1::AppointmentDetails::default()
         }
     }
 
@@ -501,6 +503,7 @@ mod tests {
             due_at: Some(to_timestamp(
                 DateTime::from_timestamp(1_799_990_000, 0).unwrap(),
             )),
+            ..v1::ReminderPlan::default()
         }
     }
 

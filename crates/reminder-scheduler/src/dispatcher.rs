@@ -252,6 +252,7 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
             phone_e164: job.recipient_phone.expose().to_owned(),
             locale: job.recipient_locale.clone(),
             time_zone: job.recipient_time_zone.clone(),
+            ..v1::Recipient::default()
         }),
         business_name: job.business_name.clone(),
         appointment_start: Some(to_timestamp(job.appointment_start)),
@@ -261,6 +262,7 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
         spoken_when: String::new(),
         participant: job.participant.clone(),
         business_time_zone: job.business_time_zone.clone(),
+        ..v1::ReminderDue::default()
     }
 }
 

@@ -23,6 +23,9 @@ pub fn about_reminder(kind: MessageKind, reminder: &Reminder, settings: &SmsSett
         name: non_empty(&reminder.recipient_name),
         location: non_empty(&reminder.location),
         participant: non_empty(&reminder.participant),
+        first_name: None,
+        last_name: None,
+        metadata: None,
     };
     let values = sms::variables(
         language,

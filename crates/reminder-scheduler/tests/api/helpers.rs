@@ -482,12 +482,14 @@ impl Appointment {
                 phone_e164: "+15550100001".to_owned(),
                 locale: "en-GB".to_owned(),
                 time_zone: self.time_zone.name().to_owned(),
+                ..v1::Recipient::default()
             }),
             start: Some(to_timestamp(self.start)),
             end: Some(to_timestamp(self.start + chrono::Duration::minutes(30))),
             location: "12 Harley Street".to_owned(),
             participant: "Dr. Grey".to_owned(),
             business_time_zone: "Europe/London".to_owned(),
+            ..v1::AppointmentDetails::default()
         }
     }
 
@@ -534,6 +536,7 @@ pub fn plan(reminder_id: Uuid, channel: v1::Channel, due_at: DateTime<Utc>) -> v
         reminder_id: reminder_id.to_string(),
         channel: channel.into(),
         due_at: Some(to_timestamp(due_at)),
+        ..v1::ReminderPlan::default()
     }
 }
 

@@ -76,6 +76,7 @@ pub fn reminder_to(phone: &str) -> v1::ReminderDue {
             phone_e164: phone.to_owned(),
             locale: "en-US".to_owned(),
             time_zone: midday_zone(),
+            ..v1::Recipient::default()
         }),
         business_name: "West Side Mechanics".to_owned(),
         appointment_start: Some(to_timestamp(start)),
@@ -85,6 +86,7 @@ pub fn reminder_to(phone: &str) -> v1::ReminderDue {
         spoken_when: String::new(),
         participant: "Joe".to_owned(),
         business_time_zone: midday_zone(),
+        ..v1::ReminderDue::default()
     }
 }
 

@@ -88,6 +88,7 @@ pub fn reminder_for(phone: &str) -> v1::ReminderDue {
             phone_e164: phone.to_owned(),
             locale: "en-US".to_owned(),
             time_zone: midday_zone(),
+            ..v1::Recipient::default()
         }),
         business_name: "Acme Clinic".to_owned(),
         appointment_start: Some(to_timestamp(start)),
@@ -97,6 +98,7 @@ pub fn reminder_for(phone: &str) -> v1::ReminderDue {
         spoken_when: String::new(),
         participant: String::new(),
         business_time_zone: String::new(),
+        ..v1::ReminderDue::default()
     }
 }
 
