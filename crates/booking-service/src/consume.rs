@@ -1,5 +1,6 @@
 //! What booking-service does with reminder events: track each reminder's progress and move
-//! the appointment's status when the customer answers.
+//! the appointment's status when the customer answers; and keep a copy of who opted out of
+//! which channel, for requests that demand eligible subscribers only.
 
 use attend_events::{Event, from_timestamp, v1};
 use attend_runtime::{EventHandler, HandlerError, IncomingEvent, outbox};
@@ -11,12 +12,13 @@ use uuid::Uuid;
 
 use crate::db::appointments as queries;
 use crate::db::reminder_outcomes::record_outcome_of_attempt;
+use crate::db::reminder_policies;
 use crate::events::{self, outcome_name};
 
 /// Queue of reminder events for booking-service.
 pub const REMINDER_EVENTS_QUEUE: &str = "booking.reminder-events";
 
-/// Applies `reminder.due.*` and `reminder.outcome`.
+/// Applies `reminder.due.*`, `reminder.outcome` and `subscriber.opted_out` / `.opted_in`.
 pub struct ReminderEventsHandler;
 
 fn parse_id(raw: &str, field: &str) -> Result<Uuid, HandlerError> {
@@ -45,6 +47,34 @@ impl EventHandler for ReminderEventsHandler {
                     }
                     apply_outcome(connection, &outcome).await
                 }
+                v1::SubscriberOptedOut::TYPE => {
+                    let opted_out: v1::SubscriberOptedOut = event.decode()?;
+                    let tenant_id = parse_id(&opted_out.tenant_id, "tenant_id")?;
+                    let occurred_at = from_timestamp(opted_out.occurred_at.as_ref())
+                        .unwrap_or_else(|_| Utc::now());
+                    reminder_policies::record_opt_out(
+                        connection,
+                        tenant_id,
+                        &opted_out.phone_e164,
+                        &channel_names(&opted_out.channels),
+                        &opted_out.source,
+                        occurred_at,
+                    )
+                    .await?;
+                    Ok(())
+                }
+                v1::SubscriberOptedIn::TYPE => {
+                    let opted_in: v1::SubscriberOptedIn = event.decode()?;
+                    let tenant_id = parse_id(&opted_in.tenant_id, "tenant_id")?;
+                    reminder_policies::record_opt_in(
+                        connection,
+                        tenant_id,
+                        &opted_in.phone_e164,
+                        &channel_names(&opted_in.channels),
+                    )
+                    .await?;
+                    Ok(())
+                }
                 other => Err(HandlerError::permanent(format!(
                     "unexpected event type {other}"
                 ))),
@@ -52,6 +82,18 @@ impl EventHandler for ReminderEventsHandler {
         }
         .boxed()
     }
+}
+
+/// Returns the stored names of the channels an event lists; unknown ones are left out.
+fn channel_names(channels: &[i32]) -> Vec<&'static str> {
+    channels
+        .iter()
+        .filter_map(|channel| match v1::Channel::try_from(*channel) {
+            Ok(v1::Channel::Voice) => Some("voice"),
+            Ok(v1::Channel::Sms) => Some("sms"),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn apply_outcome(

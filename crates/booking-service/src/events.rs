@@ -79,15 +79,47 @@ pub fn appointment_scheduled(
 }
 
 fn plans(reminders: &[ReminderRow]) -> Vec<v1::ReminderPlan> {
-    reminders
-        .iter()
-        .map(|reminder| v1::ReminderPlan {
-            reminder_id: reminder.id.to_string(),
-            channel: channel_of(&reminder.channel).into(),
-            due_at: Some(to_timestamp(reminder.due_at)),
-            ..v1::ReminderPlan::default()
-        })
-        .collect()
+    reminders.iter().map(plan_of).collect()
+}
+
+fn plan_of(reminder: &ReminderRow) -> v1::ReminderPlan {
+    v1::ReminderPlan {
+        reminder_id: reminder.id.to_string(),
+        channel: channel_of(&reminder.channel).into(),
+        due_at: Some(to_timestamp(reminder.due_at)),
+        kind: kind_of(&reminder.kind).into(),
+        template: reminder.template.clone().unwrap_or_default(),
+        fallback_channel: reminder
+            .fallback_channel
+            .as_deref()
+            .map_or(v1::Channel::Unspecified, channel_of)
+            .into(),
+        fallback_template: reminder.fallback_template.clone().unwrap_or_default(),
+    }
+}
+
+/// Returns the contract's kind for a stored kind name.
+pub fn kind_of(name: &str) -> v1::ReminderKind {
+    match name {
+        "follow_up" => v1::ReminderKind::FollowUp,
+        "no_show" => v1::ReminderKind::NoShow,
+        _ => v1::ReminderKind::Reminder,
+    }
+}
+
+/// Returns `appointment.no_show` for an appointment marked a no-show at `recorded_at`, with
+/// the no-show message to send when there is one.
+pub fn appointment_no_show(
+    appointment: &AppointmentRecord,
+    business: Business<'_>,
+    message: Option<&ReminderRow>,
+    recorded_at: DateTime<Utc>,
+) -> v1::AppointmentNoShow {
+    v1::AppointmentNoShow {
+        appointment: Some(details(appointment, business)),
+        message: message.map(plan_of),
+        recorded_at: Some(to_timestamp(recorded_at)),
+    }
 }
 
 /// Returns `appointment.rescheduled` for a moved appointment and its new pending reminders.
@@ -135,7 +167,8 @@ fn details(appointment: &AppointmentRecord, business: Business<'_>) -> v1::Appoi
             phone_e164: appointment.customer_phone.clone().unwrap_or_default(),
             locale: appointment.customer_locale.clone(),
             time_zone: appointment.time_zone.clone(),
-            ..v1::Recipient::default()
+            first_name: appointment.customer_first_name.clone(),
+            last_name: appointment.customer_last_name.clone(),
         }),
         start: Some(to_timestamp(appointment.starts_at)),
         end: Some(to_timestamp(appointment.ends_at)),
@@ -145,8 +178,21 @@ fn details(appointment: &AppointmentRecord, business: Business<'_>) -> v1::Appoi
             .time_zone
             .unwrap_or(&appointment.time_zone)
             .to_owned(),
-        ..v1::AppointmentDetails::default()
+        metadata: metadata_of(&appointment.metadata),
     }
+}
+
+/// Returns the string values of a metadata object (the API stores only strings).
+fn metadata_of(metadata: &serde_json::Value) -> std::collections::HashMap<String, String> {
+    metadata
+        .as_object()
+        .map(|object| {
+            object
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -172,6 +218,9 @@ mod tests {
             customer_phone: Some("+12223334444".to_owned()),
             customer_locale: "en".to_owned(),
             catalog: CatalogLinks::default(),
+            metadata: serde_json::json!({}),
+            customer_first_name: String::new(),
+            customer_last_name: String::new(),
         }
     }
 

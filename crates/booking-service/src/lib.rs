@@ -9,6 +9,7 @@ pub mod consume;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod event_reminders;
 pub mod events;
 pub mod reminder_calls;
 pub mod routes;

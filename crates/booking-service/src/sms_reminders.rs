@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::auth::Tenant;
 use crate::booking::BookingError;
 use crate::booking::commands::{self, CancelBooking, ScheduleAppointment};
+use crate::db::appointments::CatalogLinks;
 use crate::db::reminder_calls::tenant_time_zone;
 use crate::db::schema::sms_reminders;
 use crate::domain::appointment::{
@@ -383,17 +384,27 @@ pub async fn create(
                 end: reminder.start + Duration::minutes(DEFAULT_DURATION_MINUTES),
                 time_zone,
                 location: trimmed(reminder.location.as_deref()),
-                reminders: vec![PlannedReminder {
+                reminders: Some(vec![PlannedReminder {
                     channel: Channel::Sms,
                     due_at: reminder.due_at(),
-                }],
+                }]),
+                appointment_type_id: None,
+                follow_up: None,
+                metadata: serde_json::Value::Object(serde_json::Map::new()),
+                eligible_only: false,
             };
             let participant = trimmed(reminder.participant.as_deref());
+            let messages =
+                commands::plain_messages(appointment.reminders.as_deref().unwrap_or_default());
             let command = ScheduleAppointment {
                 appointment_id,
                 appointment: &appointment,
                 participant: participant.as_deref(),
                 source: "dialect",
+                messages: &messages,
+                metadata: None,
+                catalog: CatalogLinks::default(),
+                names: None,
             };
             commands::schedule(connection, tenant.id, &tenant.name, command).await?;
             diesel::insert_into(sms_reminders::table)

@@ -94,6 +94,8 @@ impl Application {
                     routing_keys::REMINDER_DUE_VOICE,
                     routing_keys::REMINDER_DUE_SMS,
                     routing_keys::REMINDER_OUTCOME,
+                    routing_keys::SUBSCRIBER_OPTED_OUT,
+                    routing_keys::SUBSCRIBER_OPTED_IN,
                 ],
             ),
             Arc::new(ReminderEventsHandler),

@@ -18,11 +18,12 @@ use super::slots::{ProductSchedule, cached_schedule, entity_zone, step_of};
 use super::{BookingError, Role, Subject};
 use crate::cache::CalendarCache;
 use crate::db::appointments::{
-    self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, ReminderRow,
+    self as queries, AppointmentRecord, CatalogLinks, NewAppointmentRow, NewReminder, ReminderRow,
 };
 use crate::db::scheduling::{self, ReminderDefault};
 use crate::db::schema::{appointments, customers as customer_table};
-use crate::domain::appointment::NewAppointment;
+use crate::domain::appointment::{Channel, NewAppointment, PlannedReminder};
+use crate::domain::reminder_policy::{MessageKind, PlanChannel, PlannedMessage};
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::is_bookable_start;
 use crate::events::{self, Business};
@@ -98,7 +99,7 @@ pub struct BookingView {
     pub zone: Tz,
 }
 
-/// A free-form appointment to book: no catalog, no agent, the reminders its caller chose.
+/// A free-form appointment to book: no agent, the messages its caller planned.
 #[derive(Debug, Clone, Copy)]
 pub struct ScheduleAppointment<'a> {
     /// The id to give it.
@@ -109,6 +110,48 @@ pub struct ScheduleAppointment<'a> {
     pub participant: Option<&'a str>,
     /// api | dialect.
     pub source: &'static str,
+    /// Its reminders and follow-up (see [`plain_messages`] and `ReminderPolicy::plan`).
+    pub messages: &'a [PlannedMessage],
+    /// `{metadata.key}` values, a JSON object of strings.
+    pub metadata: Option<&'a serde_json::Value>,
+    /// The entity and appointment type it was booked under, when the caller named a type.
+    pub catalog: CatalogLinks,
+    /// The customer's given and family names when the caller sent them apart.
+    pub names: Option<(&'a str, &'a str)>,
+}
+
+/// Returns reminders with the channel's own text for the `reminders` of a request.
+pub fn plain_messages(reminders: &[PlannedReminder]) -> Vec<PlannedMessage> {
+    reminders
+        .iter()
+        .map(|reminder| PlannedMessage {
+            channel: match reminder.channel {
+                Channel::Voice => PlanChannel::Voice,
+                Channel::Sms => PlanChannel::Sms,
+            },
+            kind: MessageKind::Reminder,
+            due_at: reminder.due_at,
+            template: None,
+            fallback_channel: None,
+            fallback_template: None,
+        })
+        .collect()
+}
+
+/// Returns the reminder rows, each with a new id, for planned messages.
+pub fn new_reminders(messages: &[PlannedMessage]) -> Vec<NewReminder<'_>> {
+    messages
+        .iter()
+        .map(|message| NewReminder {
+            id: Uuid::now_v7(),
+            channel: message.channel.as_str(),
+            due_at: message.due_at,
+            kind: message.kind.as_str(),
+            template: message.template.as_deref(),
+            fallback_channel: message.fallback_channel.map(PlanChannel::as_str),
+            fallback_template: message.fallback_template.as_deref(),
+        })
+        .collect()
 }
 
 /// Books a free-form appointment of the tenant named `tenant_name`: finds or creates its
@@ -122,11 +165,7 @@ pub async fn schedule(
     command: ScheduleAppointment<'_>,
 ) -> QueryResult<(AppointmentRecord, Vec<ReminderRow>)> {
     let appointment = command.appointment;
-    let reminders: Vec<(Uuid, &str, DateTime<Utc>)> = appointment
-        .reminders
-        .iter()
-        .map(|reminder| (Uuid::now_v7(), reminder.channel.as_str(), reminder.due_at))
-        .collect();
+    let reminders = new_reminders(command.messages);
     let customer_id = queries::find_or_create_customer(
         connection,
         tenant_id,
@@ -135,6 +174,9 @@ pub async fn schedule(
         &appointment.customer_locale,
     )
     .await?;
+    if let Some((first_name, last_name)) = command.names {
+        queries::set_customer_names(connection, customer_id, first_name, last_name).await?;
+    }
     let row = NewAppointmentRow {
         id: command.appointment_id,
         tenant_id,
@@ -144,18 +186,54 @@ pub async fn schedule(
         time_zone: appointment.time_zone.name(),
         location: appointment.location.as_deref(),
         participant: command.participant,
-        catalog: CatalogLinks::default(),
+        catalog: command.catalog,
         source: command.source,
+        metadata: command.metadata,
     };
     queries::insert_appointment(connection, &row, &reminders).await?;
     let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
         .await?
         .ok_or(diesel::result::Error::NotFound)?;
     let stored_reminders = queries::reminders_of(connection, command.appointment_id).await?;
-    let event =
-        events::appointment_scheduled(&stored, Business::free_form(tenant_name), &stored_reminders);
+    let business = business_of(connection, tenant_id, command.catalog.entity_id).await?;
+    let event = events::appointment_scheduled(
+        &stored,
+        business.as_business(tenant_name),
+        &stored_reminders,
+    );
     outbox::enqueue(connection, Some(tenant_id), &event).await?;
     Ok((stored, stored_reminders))
+}
+
+/// The business named in a free-form appointment's events: the entity of its type when it
+/// has one, else the tenant.
+struct FreeFormBusiness {
+    entity: Option<scheduling::EntityRow>,
+}
+
+impl FreeFormBusiness {
+    fn as_business<'a>(&'a self, tenant_name: &'a str) -> Business<'a> {
+        match &self.entity {
+            Some(entity) => Business {
+                name: &entity.name,
+                time_zone: Some(&entity.time_zone),
+                agent_name: None,
+            },
+            None => Business::free_form(tenant_name),
+        }
+    }
+}
+
+async fn business_of(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    entity_id: Option<Uuid>,
+) -> QueryResult<FreeFormBusiness> {
+    let entity = match entity_id {
+        Some(entity_id) => scheduling::entity(connection, tenant_id, entity_id).await?,
+        None => None,
+    };
+    Ok(FreeFormBusiness { entity })
 }
 
 /// Books `command.slot` at `now`. The product's schedule comes from `cache` when it holds
@@ -235,6 +313,7 @@ pub async fn book(
             booker_id: (booker_id != participant_id).then_some(booker_id),
         },
         source: command.source,
+        metadata: None,
     };
     let agent_id =
         write_with_first_free_agent(connection, candidates, AgentWrite::Insert(row)).await?;
@@ -242,7 +321,7 @@ pub async fn book(
     // booker's.
     let has_phone = participant.phone.is_some() || command.booker.phone.is_some();
     let plan = if has_phone {
-        plan_reminders(&schedule.reminder_defaults, start, now)
+        plan_for_booking(&schedule, start, end, &participant_customer.locale, now)
     } else {
         Vec::new()
     };
@@ -255,7 +334,7 @@ pub async fn book(
             .await?;
         participant_phone.clone_from(&command.booker.phone);
     }
-    let reminders = reminder_rows(&plan);
+    let reminders = new_reminders(&plan);
     queries::insert_reminders(connection, appointment_id, tenant_id, &reminders).await?;
     // The event is built from what was just written rather than read back: every value is
     // known here, and two reads per booking were a tenth of its statements.
@@ -279,18 +358,13 @@ pub async fn book(
         customer_phone: participant_phone,
         customer_locale: participant_customer.locale,
         catalog,
+        metadata: serde_json::Value::Object(serde_json::Map::new()),
+        customer_first_name: participant.first_name.clone().unwrap_or_default(),
+        customer_last_name: participant.last_name.clone().unwrap_or_default(),
     };
     let reminder_plans: Vec<ReminderRow> = reminders
         .iter()
-        .map(|(id, channel, due_at)| ReminderRow {
-            id: *id,
-            channel: (*channel).to_owned(),
-            due_at: *due_at,
-            state: "scheduled".to_owned(),
-            outcome: None,
-            outcome_detail: None,
-            outcome_at: None,
-        })
+        .map(NewReminder::as_scheduled_row)
         .collect();
     // The agent's name comes with the cached schedule, so naming them costs no statement.
     let business = Business {
@@ -365,17 +439,17 @@ pub async fn move_booking(
     .await?;
 
     queries::cancel_pending_reminders(connection, command.appointment_id).await?;
-    let plan = plan_reminders(&schedule.reminder_defaults, start, now);
+    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let plan = plan_for_booking(&schedule, start, end, &stored.customer_locale, now);
     queries::insert_reminders(
         connection,
         command.appointment_id,
         tenant_id,
-        &reminder_rows(&plan),
+        &new_reminders(&plan),
     )
     .await?;
-    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
-        .await?
-        .ok_or(diesel::result::Error::NotFound)?;
     let pending: Vec<_> = queries::reminders_of(connection, command.appointment_id)
         .await?
         .into_iter()
@@ -463,6 +537,161 @@ pub async fn cancel(
         type_name,
         zone: current.time_zone.parse().unwrap_or(Tz::UTC),
     })
+}
+
+/// A new time or plan for a free-form appointment.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplanAppointment<'a> {
+    /// The appointment.
+    pub appointment_id: Uuid,
+    /// The new start (may be the old one).
+    pub start: DateTime<Utc>,
+    /// The new end.
+    pub end: DateTime<Utc>,
+    /// The recipient's zone.
+    pub time_zone: Tz,
+    /// The new plan: it replaces every reminder that has not gone out.
+    pub messages: &'a [PlannedMessage],
+    /// New `{metadata.key}` values.
+    pub metadata: &'a serde_json::Value,
+    /// The entity and type it now belongs to.
+    pub catalog: CatalogLinks,
+}
+
+/// Moves a free-form appointment and replaces its pending reminders with `command.messages`,
+/// writing `appointment.rescheduled` in the caller's transaction. A due time already past
+/// fires at once while the appointment is ahead. A new start resets the status to
+/// `scheduled` (the customer confirmed the old time, not this one).
+pub async fn replan(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    tenant_name: &str,
+    command: ReplanAppointment<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    let current = lock_booking(connection, tenant_id, command.appointment_id).await?;
+    match current.status.as_str() {
+        "cancelled" => return Err(BookingError::BookingCancelled),
+        "no_show" => return Err(BookingError::NoShow),
+        _ if current.starts_at <= now => return Err(BookingError::BookingStarted),
+        _ => {}
+    }
+    if current.catalog.product_id.is_some() {
+        return Err(BookingError::NotSlotBooking);
+    }
+    let moved = current.starts_at != command.start;
+    let mut status = current.status.clone();
+    if moved {
+        status = "scheduled".to_owned();
+    }
+    diesel::update(appointments::table.find(command.appointment_id))
+        .set((
+            appointments::starts_at.eq(command.start),
+            appointments::ends_at.eq(command.end),
+            appointments::time_zone.eq(command.time_zone.name()),
+            appointments::metadata.eq(command.metadata),
+            appointments::entity_id.eq(command.catalog.entity_id),
+            appointments::appointment_type_id.eq(command.catalog.appointment_type_id),
+            appointments::status.eq(&status),
+            appointments::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    if moved && current.status != status {
+        diesel::update(appointments::table.find(command.appointment_id))
+            .set(appointments::status_changed_at.eq(diesel::dsl::now))
+            .execute(connection)
+            .await?;
+    }
+    queries::cancel_pending_reminders(connection, command.appointment_id).await?;
+    queries::insert_reminders(
+        connection,
+        command.appointment_id,
+        tenant_id,
+        &new_reminders(command.messages),
+    )
+    .await?;
+    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let pending: Vec<_> = queries::reminders_of(connection, command.appointment_id)
+        .await?
+        .into_iter()
+        .filter(|reminder| reminder.state == "scheduled")
+        .collect();
+    let business = business_of(connection, tenant_id, command.catalog.entity_id).await?;
+    let event = events::appointment_rescheduled(
+        &stored,
+        business.as_business(tenant_name),
+        &pending,
+        current.starts_at,
+    );
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    tracing::info!(appointment_id = %command.appointment_id, moved, reminders = pending.len(), "appointment replanned");
+    Ok(())
+}
+
+/// Marks an appointment a no-show at `now`: its pending reminders and follow-up are dropped,
+/// and the no-show message of its type's policy (SMS, the built-in text when the type has
+/// none) is planned now; `appointment.no_show` carries both to the scheduler in the same
+/// transaction. Recording it again changes nothing.
+pub async fn record_no_show(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    tenant_name: &str,
+    appointment_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    let current = lock_booking(connection, tenant_id, appointment_id).await?;
+    match current.status.as_str() {
+        "no_show" => return Ok(()),
+        "cancelled" => return Err(BookingError::BookingCancelled),
+        _ if current.starts_at > now => return Err(BookingError::NotStarted),
+        _ => {}
+    }
+    queries::transition_status(
+        connection,
+        appointment_id,
+        &["scheduled", "confirmed", "reschedule_requested"],
+        "no_show",
+    )
+    .await?;
+    diesel::update(appointments::table.find(appointment_id))
+        .set(appointments::no_show_at.eq(now))
+        .execute(connection)
+        .await?;
+    queries::cancel_pending_reminders(connection, appointment_id).await?;
+    let stored = queries::find_appointment(connection, tenant_id, appointment_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let policy = match current.catalog.appointment_type_id {
+        Some(type_id) => crate::db::reminder_policies::find(connection, type_id)
+            .await?
+            .map(|(policy, _)| policy),
+        None => None,
+    }
+    .unwrap_or_default();
+    let message = policy
+        .no_show_message(now, &stored.customer_locale)
+        .filter(|_| stored.customer_phone.is_some());
+    let row = match &message {
+        Some(message) => {
+            let reminders = new_reminders(std::slice::from_ref(message));
+            queries::insert_reminders(connection, appointment_id, tenant_id, &reminders).await?;
+            reminders.iter().map(NewReminder::as_scheduled_row).next()
+        }
+        None => None,
+    };
+    let business = business_of(connection, tenant_id, current.catalog.entity_id).await?;
+    let event = events::appointment_no_show(
+        &stored,
+        business.as_business(tenant_name),
+        row.as_ref(),
+        now,
+    );
+    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    tracing::info!(%appointment_id, message = row.is_some(), "no-show recorded");
+    Ok(())
 }
 
 /// The parts of a booking the commands check, read under a row lock.
@@ -592,17 +821,45 @@ async fn bookable_agents(
     Ok(ordered.into_iter().map(|(_, agent_id)| agent_id).collect())
 }
 
-/// Returns the entity's default reminders for an appointment at `start`, dropping those
-/// already due: a reminder minutes after booking by phone would only annoy.
-fn plan_reminders(
+/// Returns the messages of a slot booking from `start` to `end`: the type's policy when it
+/// has one, else the entity's default reminders. Reminders already due are left out: a
+/// reminder minutes after booking by phone would only annoy.
+fn plan_for_booking(
+    schedule: &ProductSchedule,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    locale: &str,
+    now: DateTime<Utc>,
+) -> Vec<PlannedMessage> {
+    let zone = entity_zone(&schedule.context);
+    let planned = match &schedule.policy {
+        Some(policy) => policy.plan(start, end, zone, locale),
+        None => entity_default_messages(&schedule.reminder_defaults, start),
+    };
+    planned
+        .into_iter()
+        .filter(|message| message.due_at > now)
+        .collect()
+}
+
+/// Returns the entity's default reminders for an appointment at `start`. They were stored as
+/// elapsed seconds, so they stay elapsed time (see docs/reminder-policies.md).
+fn entity_default_messages(
     defaults: &[ReminderDefault],
     start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Vec<(&'static str, DateTime<Utc>)> {
+) -> Vec<PlannedMessage> {
     defaults
         .iter()
-        .map(|default| (default.channel, start - default.offset))
-        .filter(|(_, due_at)| *due_at > now)
+        .filter_map(|default| {
+            Some(PlannedMessage {
+                channel: PlanChannel::parse(default.channel)?,
+                kind: MessageKind::Reminder,
+                due_at: start - default.offset,
+                template: None,
+                fallback_channel: None,
+                fallback_template: None,
+            })
+        })
         .collect()
 }
 
@@ -678,15 +935,6 @@ async fn apply_agent_write(
                 .map(|_| ())
         }
     }
-}
-
-/// Returns reminder rows, each with a new id, for a plan.
-fn reminder_rows(
-    plan: &[(&'static str, DateTime<Utc>)],
-) -> Vec<(Uuid, &'static str, DateTime<Utc>)> {
-    plan.iter()
-        .map(|(channel, due_at)| (Uuid::now_v7(), *channel, *due_at))
-        .collect()
 }
 
 /// Returns whether a write failed because the agent is already booked then.

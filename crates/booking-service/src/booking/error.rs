@@ -57,6 +57,12 @@ pub enum BookingError {
     /// The booking has already started.
     #[error("the booking has already started")]
     BookingStarted,
+    /// A no-show was recorded before the appointment started.
+    #[error("the appointment has not started yet")]
+    NotStarted,
+    /// The appointment was marked a no-show.
+    #[error("the appointment was marked a no-show")]
+    NoShow,
     /// The booking was not made from a slot, so it has no product to move.
     #[error("the booking was not made from a slot")]
     NotSlotBooking,

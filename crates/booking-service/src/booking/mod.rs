@@ -7,6 +7,7 @@ pub mod commands;
 pub mod customers;
 pub mod error;
 pub mod idempotency;
+pub mod plans;
 pub mod slots;
 
 pub use error::{BookingError, Role, Subject};

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::{BookingError, Subject};
 use crate::cache::{BusyIntervals, CalendarCache};
+use crate::db::reminder_policies;
 use crate::db::scheduling::{self, ProductContext, ReminderDefault};
+use crate::domain::reminder_policy::ReminderPolicy;
 use crate::domain::slot_id::{SlotHolder, SlotId};
 use crate::domain::slots::{self, AgentCalendar, SlotSearch};
 use crate::events;
@@ -94,8 +96,10 @@ pub struct ProductSchedule {
     pub agent_names: HashMap<Uuid, String>,
     /// Their weekly hours and exceptions from yesterday on; `busy` is empty.
     pub calendars: HashMap<Uuid, AgentCalendar>,
-    /// The reminders a booking of the product gets.
+    /// The reminders a booking of the product gets when its type has no policy.
     pub reminder_defaults: Vec<ReminderDefault>,
+    /// The reminder policy of the product's type, which replaces the entity's defaults.
+    pub policy: Option<ReminderPolicy>,
 }
 
 /// Reads a product's schedule from the database.
@@ -123,12 +127,16 @@ pub async fn load_schedule(
     let yesterday = (now - Duration::days(2)).date_naive();
     let calendars = scheduling::schedules(connection, &agent_ids, yesterday, None).await?;
     let reminder_defaults = scheduling::reminder_defaults(connection, context.entity.id).await?;
+    let policy = reminder_policies::find(connection, context.appointment_type.id)
+        .await?
+        .map(|(policy, _)| policy);
     Ok(ProductSchedule {
         context,
         agent_ids,
         agent_names,
         calendars,
         reminder_defaults,
+        policy,
     })
 }
 

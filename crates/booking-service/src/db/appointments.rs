@@ -42,6 +42,12 @@ pub struct AppointmentRecord {
     pub customer_locale: String,
     /// The catalog the appointment was booked from, for slot bookings.
     pub catalog: CatalogLinks,
+    /// The integrator's values for `{metadata.key}` (a JSON object of strings).
+    pub metadata: serde_json::Value,
+    /// The customer's given name, possibly empty.
+    pub customer_first_name: String,
+    /// The customer's family name, possibly empty.
+    pub customer_last_name: String,
 }
 
 /// Where a slot booking sits in the catalog; all `None` for free-form appointments.
@@ -77,6 +83,65 @@ pub struct ReminderRow {
     pub outcome_detail: Option<String>,
     /// When it ended.
     pub outcome_at: Option<DateTime<Utc>>,
+    /// reminder | follow_up | no_show.
+    pub kind: String,
+    /// The tenant's text chosen for it; `None` for the channel's own.
+    pub template: Option<String>,
+    /// Where a voice reminder falls back to once unanswered.
+    pub fallback_channel: Option<String>,
+    /// The fallback's text.
+    pub fallback_template: Option<String>,
+}
+
+/// A reminder to insert.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReminder<'a> {
+    /// Its id, the key every service uses.
+    pub id: Uuid,
+    /// voice | sms.
+    pub channel: &'a str,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// reminder | follow_up | no_show.
+    pub kind: &'a str,
+    /// The tenant's text; `None` for the channel's own.
+    pub template: Option<&'a str>,
+    /// The fallback channel of a voice reminder.
+    pub fallback_channel: Option<&'a str>,
+    /// The fallback's text.
+    pub fallback_template: Option<&'a str>,
+}
+
+impl<'a> NewReminder<'a> {
+    /// A reminder before the start with the channel's own text and no fallback.
+    pub fn plain(id: Uuid, channel: &'a str, due_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            channel,
+            due_at,
+            kind: "reminder",
+            template: None,
+            fallback_channel: None,
+            fallback_template: None,
+        }
+    }
+
+    /// Returns the row as [`reminders_of`] would read it back before it went out.
+    pub fn as_scheduled_row(&self) -> ReminderRow {
+        ReminderRow {
+            id: self.id,
+            channel: self.channel.to_owned(),
+            due_at: self.due_at,
+            state: "scheduled".to_owned(),
+            outcome: None,
+            outcome_detail: None,
+            outcome_at: None,
+            kind: self.kind.to_owned(),
+            template: self.template.map(str::to_owned),
+            fallback_channel: self.fallback_channel.map(str::to_owned),
+            fallback_template: self.fallback_template.map(str::to_owned),
+        }
+    }
 }
 
 /// A new appointment to insert.
@@ -102,6 +167,8 @@ pub struct NewAppointmentRow<'a> {
     pub catalog: CatalogLinks,
     /// api | voicebot | dialect.
     pub source: &'a str,
+    /// `{metadata.key}` values, a JSON object of strings.
+    pub metadata: Option<&'a serde_json::Value>,
 }
 
 /// Returns the tenant's customer with this phone and name (matched case- and
@@ -155,6 +222,26 @@ pub async fn find_or_create_customer(
         .await
 }
 
+/// Sets the given and family names of a customer, when the caller sent them apart.
+pub async fn set_customer_names(
+    connection: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    first_name: &str,
+    last_name: &str,
+) -> QueryResult<()> {
+    diesel::update(customers::table.find(customer_id))
+        .set((
+            customers::first_name.eq(first_name),
+            customers::last_name.eq(last_name),
+            customers::first_name_folded.eq(names::fold(first_name)),
+            customers::last_name_folded.eq(names::fold(last_name)),
+            customers::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
 /// Splits a display name at its last space: "Ada King Lovelace" is "Ada King" "Lovelace".
 fn split_name(name: &str) -> (&str, &str) {
     match name.trim().rsplit_once(char::is_whitespace) {
@@ -168,8 +255,9 @@ fn split_name(name: &str) -> (&str, &str) {
 pub async fn insert_appointment(
     connection: &mut AsyncPgConnection,
     row: &NewAppointmentRow<'_>,
-    reminders: &[(Uuid, &str, DateTime<Utc>)],
+    reminders: &[NewReminder<'_>],
 ) -> QueryResult<()> {
+    let empty = serde_json::Value::Object(serde_json::Map::new());
     diesel::insert_into(appointments::table)
         .values((
             appointments::id.eq(row.id),
@@ -186,6 +274,7 @@ pub async fn insert_appointment(
             appointments::agent_id.eq(row.catalog.agent_id),
             appointments::booker_id.eq(row.catalog.booker_id),
             appointments::source.eq(row.source),
+            appointments::metadata.eq(row.metadata.unwrap_or(&empty)),
         ))
         .execute(connection)
         .await?;
@@ -197,20 +286,24 @@ pub async fn insert_reminders(
     connection: &mut AsyncPgConnection,
     appointment_id: Uuid,
     tenant_id: Uuid,
-    reminders: &[(Uuid, &str, DateTime<Utc>)],
+    reminders: &[NewReminder<'_>],
 ) -> QueryResult<()> {
     if reminders.is_empty() {
         return Ok(());
     }
     let reminder_rows: Vec<_> = reminders
         .iter()
-        .map(|(id, channel, due_at)| {
+        .map(|reminder| {
             (
-                appointment_reminders::id.eq(*id),
+                appointment_reminders::id.eq(reminder.id),
                 appointment_reminders::appointment_id.eq(appointment_id),
                 appointment_reminders::tenant_id.eq(tenant_id),
-                appointment_reminders::channel.eq(*channel),
-                appointment_reminders::due_at.eq(*due_at),
+                appointment_reminders::channel.eq(reminder.channel),
+                appointment_reminders::due_at.eq(reminder.due_at),
+                appointment_reminders::kind.eq(reminder.kind),
+                appointment_reminders::template.eq(reminder.template),
+                appointment_reminders::fallback_channel.eq(reminder.fallback_channel),
+                appointment_reminders::fallback_template.eq(reminder.fallback_template),
             )
         })
         .collect();
@@ -254,6 +347,9 @@ pub async fn find_appointment(
                 appointments::agent_id,
                 appointments::booker_id,
             ),
+            appointments::metadata,
+            customers::first_name,
+            customers::last_name,
         ))
         .first(connection)
         .await

@@ -25,6 +25,54 @@ diesel::table! {
         outcome_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         outcome_attempt -> Nullable<Int4>,
+        kind -> Text,
+        template -> Nullable<Text>,
+        fallback_channel -> Nullable<Text>,
+        fallback_template -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    appointment_type_policies (appointment_type_id) {
+        appointment_type_id -> Uuid,
+        tenant_id -> Uuid,
+        policy -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subscriber_opt_outs (tenant_id, phone_e164, channel) {
+        tenant_id -> Uuid,
+        phone_e164 -> Text,
+        channel -> Text,
+        source -> Text,
+        opted_out_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    event_reminders (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        appointment_id -> Uuid,
+        external_event_id -> Nullable<Text>,
+        phone_e164 -> Text,
+        phone -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email_address -> Nullable<Text>,
+        event_type_id -> Uuid,
+        remind_time_offset -> Text,
+        remind_offset_sent -> Bool,
+        follow_up_time_offset -> Nullable<Text>,
+        event_date_time -> Text,
+        subscriber_time_zone -> Text,
+        send_eligible_only -> Bool,
+        metadata -> Jsonb,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -48,6 +96,8 @@ diesel::table! {
         source -> Text,
         updated_at -> Timestamptz,
         participant -> Nullable<Text>,
+        metadata -> Jsonb,
+        no_show_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -278,17 +328,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     agents,
     api_keys,
     appointment_reminders,
+    appointment_type_policies,
     appointment_types,
     appointments,
     customers,
     entities,
     entity_reminder_defaults,
     entity_sip_ids,
+    event_reminders,
     idempotency_keys,
     products,
     reminder_calls,
     schedule_exceptions,
     sms_reminders,
+    subscriber_opt_outs,
     tenant_settings,
     tenants,
     working_hours,

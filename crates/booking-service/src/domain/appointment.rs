@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use attend_runtime::Problem;
 
+use super::offset::Offset;
 use super::phone::normalize_e164;
+use super::reminder_policy::validate_metadata;
 use super::validation::{Issues, is_language_tag};
 
 /// The longest a free-text field may be.
@@ -50,9 +52,28 @@ pub struct CreateAppointmentRequest {
     pub time_zone: String,
     /// Free text, e.g. the clinic's address.
     pub location: Option<String>,
-    /// Reminders to send before the start.
+    /// Reminders to send before the start. Absent: the plan of `appointment_type_id`'s
+    /// reminder policy (none without a type); given, even empty, it overrides the plan.
     #[serde(default)]
-    pub reminders: Vec<ReminderRequest>,
+    pub reminders: Option<Vec<ReminderRequest>>,
+    /// The appointment type whose reminder policy (plan and texts) applies.
+    pub appointment_type_id: Option<uuid::Uuid>,
+    /// A text after the end, overriding the policy's follow-up.
+    pub follow_up: Option<FollowUpRequest>,
+    /// Values for `{metadata.key}` placeholders: an object of strings (numbers and booleans
+    /// are written as text).
+    pub metadata: Option<serde_json::Value>,
+    /// Refuse the booking when the customer opted out of a channel it plans to use.
+    #[serde(default)]
+    pub eligible_only: bool,
+}
+
+/// The follow-up part of the request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpRequest {
+    /// ISO 8601 duration after the end, e.g. `PT2H`.
+    pub offset: String,
 }
 
 /// The customer part of the request.
@@ -96,8 +117,16 @@ pub struct NewAppointment {
     pub time_zone: Tz,
     /// Trimmed location, if any.
     pub location: Option<String>,
-    /// Reminders with their due instants.
-    pub reminders: Vec<PlannedReminder>,
+    /// Reminders with their due instants; `None` when the request left them to the policy.
+    pub reminders: Option<Vec<PlannedReminder>>,
+    /// The appointment type named.
+    pub appointment_type_id: Option<uuid::Uuid>,
+    /// The follow-up offset, when the request gave one.
+    pub follow_up: Option<Offset>,
+    /// Validated metadata, a JSON object of strings.
+    pub metadata: serde_json::Value,
+    /// Refuse when the customer opted out of a planned channel.
+    pub eligible_only: bool,
 }
 
 /// A reminder with its due instant.
@@ -179,18 +208,28 @@ impl CreateAppointmentRequest {
             );
         }
 
-        if self.reminders.len() > MAX_REMINDERS {
+        let requested_reminders = self.reminders.as_ref().map_or(0, Vec::len);
+        if requested_reminders > MAX_REMINDERS {
             issues.add(
                 "reminders",
                 format!("must hold at most {MAX_REMINDERS} reminders"),
             );
         }
-        let mut reminders = Vec::with_capacity(self.reminders.len());
-        for (index, reminder) in self.reminders.into_iter().enumerate() {
+        let follow_up = self.follow_up.and_then(|follow_up| {
+            Offset::parse(&follow_up.offset)
+                .map_err(|message| issues.add("follow_up.offset", message))
+                .ok()
+        });
+        let metadata = validate_metadata(self.metadata.as_ref(), "metadata", &mut issues);
+        let explicit = self.reminders.is_some();
+        let mut reminders = Vec::with_capacity(requested_reminders);
+        for (index, reminder) in self.reminders.into_iter().flatten().enumerate() {
             let field = |name: &str| format!("reminders[{index}].{name}");
             let due_at = match (&reminder.offset, &reminder.at) {
-                (Some(offset), None) => match parse_offset(offset) {
-                    Ok(offset) => start.map(|start| start - offset),
+                (Some(offset), None) => match Offset::parse(offset) {
+                    Ok(offset) => start
+                        .zip(time_zone)
+                        .map(|(start, zone)| offset.before(start, zone)),
                     Err(message) => {
                         issues.add(field("offset"), message);
                         None
@@ -241,7 +280,11 @@ impl CreateAppointmentRequest {
             end: start + Duration::minutes(duration_minutes),
             time_zone,
             location,
-            reminders,
+            reminders: explicit.then_some(reminders),
+            appointment_type_id: self.appointment_type_id,
+            follow_up,
+            metadata,
+            eligible_only: self.eligible_only,
         })
     }
 }
@@ -308,11 +351,15 @@ mod tests {
         assert_eq!(appointment.start.to_rfc3339(), "2026-11-22T08:30:00+00:00");
         assert_eq!(appointment.end - appointment.start, Duration::minutes(30));
         assert_eq!(
-            appointment.reminders[0].due_at.to_rfc3339(),
+            appointment.reminders.as_ref().unwrap()[0]
+                .due_at
+                .to_rfc3339(),
             "2026-11-21T08:30:00+00:00"
         );
         assert_eq!(
-            appointment.reminders[1].due_at.to_rfc3339(),
+            appointment.reminders.as_ref().unwrap()[1]
+                .due_at
+                .to_rfc3339(),
             "2026-11-22T07:00:00+00:00"
         );
     }
@@ -373,12 +420,20 @@ mod tests {
         )
         .validate("US", now())
         .unwrap();
-        assert_eq!(appointment.reminders[0].channel, Channel::Sms);
         assert_eq!(
-            appointment.reminders[0].due_at.to_rfc3339(),
+            appointment.reminders.as_ref().unwrap()[0].channel,
+            Channel::Sms
+        );
+        assert_eq!(
+            appointment.reminders.as_ref().unwrap()[0]
+                .due_at
+                .to_rfc3339(),
             "2026-11-22T07:00:00+00:00"
         );
-        assert_eq!(appointment.reminders[1].channel, Channel::Voice);
+        assert_eq!(
+            appointment.reminders.as_ref().unwrap()[1].channel,
+            Channel::Voice
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 pub mod appointment;
 pub mod catalog;
 pub mod names;
+pub mod offset;
 pub mod phone;
+pub mod reminder_policy;
 pub mod reminder_settings;
 pub mod slot_id;
 pub mod slots;

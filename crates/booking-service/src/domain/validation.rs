@@ -14,9 +14,19 @@ impl Issues {
         self.fields.push((field.into(), message.into()));
     }
 
+    /// Returns how many fields failed so far.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
     /// Returns whether nothing failed.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// Returns the failing fields with their messages, in order.
+    pub fn into_fields(self) -> Vec<(String, String)> {
+        self.fields
     }
 
     /// Returns a 422 problem naming every failing field, or `None` when nothing failed.

@@ -14,6 +14,7 @@ use super::bookings;
 use crate::auth::Tenant;
 use crate::booking::commands::{self, CancelBooking, ScheduleAppointment};
 use crate::booking::idempotency::{self, RequestKey, StoredAnswer};
+use crate::booking::plans::{self, PlanRequest};
 use crate::db::appointments::{self as queries, AppointmentRecord, ReminderRow};
 use crate::domain::appointment::CreateAppointmentRequest;
 use crate::error::ApiError;
@@ -54,6 +55,8 @@ pub struct AppointmentResponse {
     pub agent_id: Option<Uuid>,
     /// Who booked, when not the customer themself.
     pub booker_id: Option<Uuid>,
+    /// Values for `{metadata.key}` placeholders.
+    pub metadata: serde_json::Value,
 }
 
 /// The customer of an appointment.
@@ -76,6 +79,8 @@ pub struct ReminderResponse {
     pub id: Uuid,
     /// voice | sms.
     pub channel: String,
+    /// reminder (before the start) | follow_up (after the end) | no_show.
+    pub kind: String,
     /// When it is (or was) due.
     pub due_at: DateTime<Utc>,
     /// scheduled | dispatched | completed | cancelled.
@@ -115,11 +120,13 @@ fn to_response(appointment: AppointmentRecord, reminders: Vec<ReminderRow>) -> A
         product_id: appointment.catalog.product_id,
         agent_id: appointment.catalog.agent_id,
         booker_id: appointment.catalog.booker_id,
+        metadata: appointment.metadata,
         reminders: reminders
             .into_iter()
             .map(|reminder| ReminderResponse {
                 id: reminder.id,
                 channel: reminder.channel,
+                kind: reminder.kind,
                 due_at: reminder.due_at,
                 state: reminder.state,
                 outcome: reminder.outcome,
@@ -160,11 +167,48 @@ pub async fn create_appointment(
 
     let (answer, replayed) =
         idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+            let plan_request = PlanRequest {
+                appointment_type_id: appointment.appointment_type_id,
+                reminders: appointment.reminders.as_deref(),
+                follow_up: appointment.follow_up,
+                start: appointment.start,
+                end: appointment.end,
+                zone: appointment.time_zone,
+                locale: &appointment.customer_locale,
+            };
+            let plan = plans::free_form_plan(connection, tenant.id, plan_request)
+                .await?
+                .ok_or_else(|| {
+                    Problem::invalid_field("appointment_type_id", "no such appointment type")
+                })?;
+            if appointment.eligible_only {
+                let refused = plans::ineligible_channels(
+                    connection,
+                    tenant.id,
+                    &appointment.customer_phone,
+                    &plan.messages,
+                )
+                .await?;
+                if !refused.is_empty() {
+                    return Err(Problem::invalid_field(
+                        "customer.phone",
+                        format!(
+                            "the customer opted out of {} reminders, and eligible_only refuses to book them",
+                            refused.join(" and ")
+                        ),
+                    )
+                    .into());
+                }
+            }
             let command = ScheduleAppointment {
                 appointment_id,
                 appointment: &appointment,
                 participant: None,
                 source: "api",
+                messages: &plan.messages,
+                metadata: Some(&appointment.metadata),
+                catalog: plan.catalog,
+                names: None,
             };
             let (stored, stored_reminders) =
                 commands::schedule(connection, tenant.id, &tenant.name, command).await?;
@@ -215,5 +259,36 @@ pub async fn cancel_appointment(
     .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
+    Ok(answer.into_response(replayed))
+}
+
+/// `POST /v1/appointments/{id}/no-show`: records that the customer did not come. Pending
+/// reminders and the follow-up are dropped and the no-show message goes out now (see
+/// docs/reminder-policies.md). Only once the appointment has started; recording it again
+/// answers it unchanged. Honours `Idempotency-Key`.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant.id, appointment_id = %path))]
+pub async fn record_no_show(
+    tenant: Tenant,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let appointment_id = path.into_inner();
+    let request_key = RequestKey::of(&request, b"")?;
+    let (answer, replayed) =
+        idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+            commands::record_no_show(
+                connection,
+                tenant.id,
+                &tenant.name,
+                appointment_id,
+                Utc::now(),
+            )
+            .await
+            .map_err(bookings::native_problem)?;
+            let response = load_response(connection, tenant.id, appointment_id).await?;
+            StoredAnswer::json(StatusCode::OK, response)
+        })
+        .await?;
     Ok(answer.into_response(replayed))
 }

@@ -362,6 +362,14 @@ pub fn native_problem(error: BookingError) -> ApiError {
         BookingError::BookingStarted => {
             Problem::conflict("appointment_started", "the appointment has already started")
         }
+        BookingError::NotStarted => Problem::conflict(
+            "appointment_not_started",
+            "the appointment has not started yet; a no-show is recorded once it has",
+        ),
+        BookingError::NoShow => Problem::conflict(
+            "appointment_no_show",
+            "the appointment was marked a no-show",
+        ),
         BookingError::NotSlotBooking => Problem::conflict(
             "not_a_slot_booking",
             "the appointment was not booked from a slot; cancel it and book a slot instead",

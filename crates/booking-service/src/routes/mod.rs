@@ -4,7 +4,9 @@ pub mod admin;
 pub mod appointments;
 pub mod bookings;
 pub mod catalog;
+pub mod event_reminders;
 pub mod reminder_calls;
+pub mod reminder_policies;
 pub mod reminder_sms;
 pub mod settings;
 pub mod voicebot;
@@ -34,6 +36,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/appointments/{id}/cancel",
             web::post().to(appointments::cancel_appointment),
         )
+        .route(
+            "/v1/appointments/{id}/no-show",
+            web::post().to(appointments::record_no_show),
+        )
         .service(
             web::resource("/v1/settings/reminders")
                 .route(web::get().to(settings::get_reminder_settings))
@@ -41,5 +47,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/voicebot/webhook", web::post().to(voicebot::webhook))
         .configure(reminder_calls::configure)
-        .configure(reminder_sms::configure);
+        .configure(reminder_sms::configure)
+        .configure(event_reminders::configure);
 }

@@ -911,6 +911,14 @@ fn booking_problem(error: BookingError, slot_field: &str) -> ApiError {
             Problem::conflict("booking_started", "the booking has already started")
                 .with_field("bookingId", "has already started")
         }
+        BookingError::NotStarted => {
+            Problem::conflict("booking_not_started", "the booking has not started yet")
+                .with_field("bookingId", "has not started yet")
+        }
+        BookingError::NoShow => {
+            Problem::conflict("booking_no_show", "the booking was marked a no-show")
+                .with_field("bookingId", "was marked a no-show")
+        }
         BookingError::NotSlotBooking => Problem::invalid_field(
             "bookingId",
             "was not booked from a slot; move it in the CRM",

@@ -15,6 +15,7 @@ mod native_sms;
 mod reminder_attempts;
 mod reminder_calls;
 mod reminder_events;
+mod reminder_policies;
 mod reminder_sms;
 mod reminders_follow;
 mod seed;

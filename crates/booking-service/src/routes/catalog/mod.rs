@@ -52,6 +52,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::delete().to(appointment_types::delete_appointment_type)),
         )
         .service(
+            // Slot bookings take their plan from the cached schedule, so a new policy must
+            // reach it like any catalog edit.
+            web::resource("/v1/appointment-types/{id}/reminder-policy")
+                .wrap(from_fn(forget_cached_calendars))
+                .route(web::get().to(super::reminder_policies::get_policy))
+                .route(web::put().to(super::reminder_policies::replace_policy))
+                .route(web::delete().to(super::reminder_policies::delete_policy)),
+        )
+        .service(
             web::resource("/v1/products")
                 .wrap(from_fn(forget_cached_calendars))
                 .route(web::get().to(products::list_products))

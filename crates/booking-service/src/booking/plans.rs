@@ -1,0 +1,140 @@
+//! Reminder plans of free-form appointments (the native `POST /v1/appointments` and the
+//! `/events/reminders` dialect): the type's policy, overridden by what the request gave, and
+//! the eligibility check of requests that demand it. Slot bookings plan in
+//! [`super::commands`] from their cached schedule.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+use crate::db::appointments::CatalogLinks;
+use crate::db::catalog::appointment_types;
+use crate::db::reminder_policies;
+use crate::domain::appointment::{Channel, PlannedReminder};
+use crate::domain::offset::Offset;
+use crate::domain::reminder_policy::{MessageKind, PlanChannel, PlannedMessage, ReminderPolicy};
+
+/// What a request asks of the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanRequest<'a> {
+    /// The appointment type whose policy applies.
+    pub appointment_type_id: Option<Uuid>,
+    /// Reminders that replace the policy's (`Some(&[])` means none).
+    pub reminders: Option<&'a [PlannedReminder]>,
+    /// A follow-up that replaces the policy's.
+    pub follow_up: Option<Offset>,
+    /// Start.
+    pub start: DateTime<Utc>,
+    /// End; follow-ups count from it.
+    pub end: DateTime<Utc>,
+    /// The recipient's zone; calendar days of offsets are counted in it.
+    pub zone: Tz,
+    /// The recipient's language, which picks the texts.
+    pub locale: &'a str,
+}
+
+/// A plan and where it came from.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Reminders and follow-up, as planned (due times already past included: they fire at
+    /// once while the appointment is ahead).
+    pub messages: Vec<PlannedMessage>,
+    /// The entity and type named, for the appointment's links.
+    pub catalog: CatalogLinks,
+    /// The type's policy, when it has one.
+    pub policy: Option<ReminderPolicy>,
+}
+
+/// Returns the plan for `request`, or `None` when it names an appointment type the tenant
+/// does not have.
+pub async fn free_form_plan(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    request: PlanRequest<'_>,
+) -> QueryResult<Option<Plan>> {
+    let (catalog, policy) = match request.appointment_type_id {
+        Some(type_id) => {
+            let Some(found) = appointment_types::find_type(connection, tenant_id, type_id).await?
+            else {
+                return Ok(None);
+            };
+            let policy = reminder_policies::find(connection, type_id)
+                .await?
+                .map(|(policy, _)| policy);
+            let catalog = CatalogLinks {
+                entity_id: Some(found.entity_id),
+                appointment_type_id: Some(type_id),
+                ..CatalogLinks::default()
+            };
+            (catalog, policy)
+        }
+        None => (CatalogLinks::default(), None),
+    };
+    let texts = policy.clone().unwrap_or_default();
+    let mut messages: Vec<PlannedMessage> = match request.reminders {
+        Some(reminders) => reminders
+            .iter()
+            .map(|reminder| {
+                let channel = plan_channel(reminder.channel);
+                PlannedMessage {
+                    channel,
+                    kind: MessageKind::Reminder,
+                    due_at: reminder.due_at,
+                    template: texts.text_for(channel, MessageKind::Reminder, request.locale),
+                    fallback_channel: None,
+                    fallback_template: None,
+                }
+            })
+            .collect(),
+        None => texts
+            .plan(request.start, request.end, request.zone, request.locale)
+            .into_iter()
+            .filter(|message| message.kind == MessageKind::Reminder)
+            .collect(),
+    };
+    let follow_up = match request.follow_up {
+        Some(offset) => Some(offset.after(request.end, request.zone)),
+        None => texts
+            .follow_up
+            .as_ref()
+            .and_then(|follow_up| Offset::parse(&follow_up.offset).ok())
+            .map(|offset| offset.after(request.end, request.zone)),
+    };
+    if let Some(due_at) = follow_up {
+        messages.push(texts.follow_up_at(due_at, request.locale));
+    }
+    Ok(Some(Plan {
+        messages,
+        catalog,
+        policy,
+    }))
+}
+
+fn plan_channel(channel: Channel) -> PlanChannel {
+    match channel {
+        Channel::Voice => PlanChannel::Voice,
+        Channel::Sms => PlanChannel::Sms,
+    }
+}
+
+/// Returns the channels of `messages` the subscriber at `phone_e164` opted out of, in
+/// order; empty when they are eligible for every message.
+pub async fn ineligible_channels(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    phone_e164: &str,
+    messages: &[PlannedMessage],
+) -> QueryResult<Vec<String>> {
+    let opted_out =
+        reminder_policies::opted_out_channels(connection, tenant_id, phone_e164).await?;
+    Ok(opted_out
+        .into_iter()
+        .filter(|channel| {
+            messages
+                .iter()
+                .any(|message| message.channel.as_str() == channel)
+        })
+        .collect())
+}
