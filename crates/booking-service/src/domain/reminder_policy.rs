@@ -39,7 +39,7 @@ pub const VOICE_PLACEHOLDERS: [&str; 8] = [
 
 /// `PUT /v1/appointment-types/{id}/reminder-policy` body, and what `GET` answers: the stored
 /// policy is this shape, normalized.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderPolicy {
     /// Reminders before the start, each answered (voice menu, SMS Yes/No).
@@ -58,6 +58,19 @@ pub struct ReminderPolicy {
 
 fn default_true() -> bool {
     true
+}
+
+impl Default for ReminderPolicy {
+    /// No reminders, no follow-up, the built-in texts, and a no-show message: what an
+    /// appointment without a type's policy gets.
+    fn default() -> Self {
+        Self {
+            reminders: Vec::new(),
+            follow_up: None,
+            no_show_message: true,
+            templates: Vec::new(),
+        }
+    }
 }
 
 /// One reminder of a plan.

@@ -10,6 +10,7 @@
 mod admin;
 mod appointments;
 mod catalog;
+mod event_reminders;
 mod helpers;
 mod native_sms;
 mod reminder_attempts;

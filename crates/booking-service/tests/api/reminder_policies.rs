@@ -335,7 +335,8 @@ async fn a_free_form_appointment_of_a_type_carries_its_metadata_business_and_pla
     app.stop().await;
 }
 
-async fn wait_for_opt_out(app: &TestApp, tenant_id: Uuid, phone: &str, opted_out: bool) {
+/// Waits until booking-service's copy of the opt-outs says whether `phone` opted out.
+pub async fn wait_for_opt_out(app: &TestApp, tenant_id: Uuid, phone: &str, opted_out: bool) {
     attend_test_support::wait_until(Duration::from_secs(10), "the opt-out copy", || async {
         use diesel_async::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
