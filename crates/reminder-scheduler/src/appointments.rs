@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::schema::appointments;
+use crate::jobs::ReminderKind;
 
 /// Whether an appointment still wants reminders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,9 @@ pub enum AppointmentStatus {
     Active,
     /// Final: no reminder of it fires, and no later event adds one.
     Cancelled,
+    /// Final: the customer did not come. Only the no-show message may still fire; no later
+    /// event adds a reminder or a follow-up.
+    NoShow,
 }
 
 impl AppointmentStatus {
@@ -23,7 +27,23 @@ impl AppointmentStatus {
         match self {
             Self::Active => "active",
             Self::Cancelled => "cancelled",
+            Self::NoShow => "no_show",
         }
+    }
+
+    /// Returns the status stored as `name`; the table's CHECK allows no other, so anything
+    /// else reads as cancelled (the status that lets nothing fire).
+    fn parse(name: &str) -> Self {
+        match name {
+            "active" => Self::Active,
+            "no_show" => Self::NoShow,
+            _ => Self::Cancelled,
+        }
+    }
+
+    /// Returns whether the status is final: no later event adds a reminder.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Active)
     }
 }
 
@@ -62,11 +82,7 @@ pub async fn lock_or_create(
         .for_update()
         .first(connection)
         .await?;
-    let status = if status == AppointmentStatus::Cancelled.as_str() {
-        AppointmentStatus::Cancelled
-    } else {
-        AppointmentStatus::Active
-    };
+    let status = AppointmentStatus::parse(&status);
     Ok(LockedAppointment {
         status,
         reschedule_count,
@@ -88,6 +104,16 @@ impl SharedAppointment {
     pub fn is_active_at(&self, start: DateTime<Utc>) -> bool {
         self.status == AppointmentStatus::Active && self.start == Some(start)
     }
+
+    /// Returns whether a job of `kind` that copied `start` may still get another attempt
+    /// (retry or fallback): a reminder or follow-up while the appointment is active and
+    /// unmoved, the no-show message while the appointment is a no-show.
+    pub fn still_wants(&self, kind: ReminderKind, start: DateTime<Utc>) -> bool {
+        match kind {
+            ReminderKind::Reminder | ReminderKind::FollowUp => self.is_active_at(start),
+            ReminderKind::NoShow => self.status == AppointmentStatus::NoShow,
+        }
+    }
 }
 
 /// Returns the appointment's status and start locked `FOR SHARE` for the rest of the
@@ -107,11 +133,7 @@ pub async fn lock_shared(
         .await
         .optional()?;
     Ok(row.map(|(status, start)| SharedAppointment {
-        status: if status == AppointmentStatus::Cancelled.as_str() {
-            AppointmentStatus::Cancelled
-        } else {
-            AppointmentStatus::Active
-        },
+        status: AppointmentStatus::parse(&status),
         start,
     }))
 }
@@ -155,6 +177,23 @@ pub async fn mark_cancelled(
         .do_update()
         .set((
             appointments::status.eq(AppointmentStatus::Cancelled.as_str()),
+            appointments::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Marks the locked, active appointment a no-show. The caller holds its row lock
+/// ([`lock_or_create`]) and drops its pending jobs in the same transaction.
+#[tracing::instrument(skip_all, fields(appointment_id = %appointment_id))]
+pub async fn mark_no_show(
+    connection: &mut AsyncPgConnection,
+    appointment_id: Uuid,
+) -> QueryResult<()> {
+    diesel::update(appointments::table.find(appointment_id))
+        .set((
+            appointments::status.eq(AppointmentStatus::NoShow.as_str()),
             appointments::updated_at.eq(diesel::dsl::now),
         ))
         .execute(connection)

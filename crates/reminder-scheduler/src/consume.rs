@@ -1,14 +1,15 @@
-//! The scheduler's three consumers: appointment events plan and drop reminder jobs, reminder
-//! outcomes close or retry them, tenant settings keep each tenant's policy. Each handler runs inside the runtime's inbox transaction, so a
+//! The scheduler's three consumers: appointment events plan and drop reminder jobs (and a
+//! no-show drops them and plans the no-show message), reminder outcomes close, retry or fall
+//! back, tenant settings keep each tenant's policy. Each handler runs inside the runtime's inbox transaction, so a
 //! redelivered event is acknowledged without effect.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use attend_events::{Event, from_timestamp, routing_keys, v1};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent, Secret};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
@@ -18,7 +19,7 @@ use crate::appointments::{self, AppointmentStatus};
 use crate::dispatcher::recipient_zone;
 use crate::jobs::{
     self, AppointmentSnapshot, CancelReason, Channel, Completion, JobStatus, Outcome,
-    PlannedReminder,
+    PlannedReminder, ReminderKind,
 };
 use crate::policy::{self, CallingWindow, RetryPolicy, TenantPolicy};
 
@@ -35,6 +36,7 @@ pub fn appointment_events_spec() -> ConsumerSpec {
             routing_keys::APPOINTMENT_SCHEDULED,
             routing_keys::APPOINTMENT_RESCHEDULED,
             routing_keys::APPOINTMENT_CANCELLED,
+            routing_keys::APPOINTMENT_NO_SHOW,
         ],
     )
 }
@@ -58,7 +60,8 @@ pub fn reminder_outcomes_spec() -> ConsumerSpec {
     )
 }
 
-/// Applies `appointment.scheduled`, `.rescheduled` and `.cancelled` to the jobs table.
+/// Applies `appointment.scheduled`, `.rescheduled`, `.cancelled` and `.no_show` to the jobs
+/// table.
 pub struct AppointmentEventsHandler {
     dispatcher_wake: Arc<Notify>,
 }
@@ -82,7 +85,8 @@ impl EventHandler for AppointmentEventsHandler {
 
     fn after_commit(&self, event: &IncomingEvent) {
         let plans_jobs = event.event_type == v1::AppointmentScheduled::TYPE
-            || event.event_type == v1::AppointmentRescheduled::TYPE;
+            || event.event_type == v1::AppointmentRescheduled::TYPE
+            || event.event_type == v1::AppointmentNoShow::TYPE;
         if plans_jobs {
             self.dispatcher_wake.notify_one();
         }
@@ -100,6 +104,8 @@ async fn apply_appointment_event(
         apply_rescheduled(connection, &event.decode()?).await
     } else if event_type == v1::AppointmentCancelled::TYPE {
         apply_cancelled(connection, &event.decode()?).await
+    } else if event_type == v1::AppointmentNoShow::TYPE {
+        apply_no_show(connection, &event.decode()?).await
     } else {
         Err(HandlerError::permanent(format!(
             "unexpected event type {event_type:?} on {APPOINTMENT_EVENTS_QUEUE}"
@@ -120,8 +126,8 @@ async fn apply_scheduled(
         appointment.start,
     )
     .await?;
-    if locked.status == AppointmentStatus::Cancelled {
-        tracing::info!(appointment_id = %appointment.appointment_id, "appointment already cancelled, storing no reminders");
+    if locked.status.is_final() {
+        tracing::info!(appointment_id = %appointment.appointment_id, status = locked.status.as_str(), "appointment already cancelled or a no-show, storing no reminders");
         return Ok(());
     }
     if locked.reschedule_count > 0 {
@@ -159,8 +165,8 @@ async fn apply_rescheduled(
         appointment.start,
     )
     .await?;
-    if locked.status == AppointmentStatus::Cancelled {
-        tracing::info!(appointment_id = %appointment.appointment_id, "appointment already cancelled, ignoring the reschedule");
+    if locked.status.is_final() {
+        tracing::info!(appointment_id = %appointment.appointment_id, status = locked.status.as_str(), "appointment already cancelled or a no-show, ignoring the reschedule");
         return Ok(());
     }
     appointments::set_start(
@@ -208,8 +214,87 @@ async fn apply_cancelled(
     Ok(())
 }
 
-/// Closes reminder jobs with the outcome their channel reports, or puts a voice job back to
-/// `pending` for another attempt when the tenant's retry policy asks for one.
+/// Applies `appointment.no_show`: under the appointment's lock, marks it a no-show (final),
+/// cancels every pending job of it (reminders, retries and follow-ups; the same blocking
+/// UPDATE as a cancellation, so a follow-up being claimed at that instant either committed
+/// before or never fires), and stores the no-show message as a pending job.
+async fn apply_no_show(
+    connection: &mut AsyncPgConnection,
+    no_show: &v1::AppointmentNoShow,
+) -> Result<(), HandlerError> {
+    let appointment = parse_appointment(no_show.appointment.as_ref())?;
+    let recorded_at = from_timestamp(no_show.recorded_at.as_ref()).ok();
+    let message = no_show
+        .message
+        .as_ref()
+        .map(|plan| parse_no_show_message(plan, recorded_at))
+        .transpose()?;
+    let locked = appointments::lock_or_create(
+        connection,
+        appointment.appointment_id,
+        appointment.tenant_id,
+        appointment.start,
+    )
+    .await?;
+    match locked.status {
+        AppointmentStatus::Active => {}
+        AppointmentStatus::NoShow => {
+            // Recorded at most once: a republished event must not send the message twice.
+            tracing::info!(appointment_id = %appointment.appointment_id, "no-show already recorded, ignored");
+            return Ok(());
+        }
+        AppointmentStatus::Cancelled => {
+            tracing::info!(appointment_id = %appointment.appointment_id, "appointment cancelled, no-show ignored");
+            return Ok(());
+        }
+    }
+    appointments::mark_no_show(connection, appointment.appointment_id).await?;
+    let dropped = jobs::cancel_pending(
+        connection,
+        appointment.appointment_id,
+        CancelReason::NoShow,
+        &[],
+    )
+    .await?;
+    let planned = match &message {
+        Some(plan) => {
+            jobs::insert_plans(connection, &appointment, std::slice::from_ref(plan)).await?
+        }
+        None => 0,
+    };
+    tracing::info!(
+        appointment_id = %appointment.appointment_id,
+        dropped,
+        planned,
+        "no-show recorded"
+    );
+    Ok(())
+}
+
+/// Returns the no-show message as a plan of kind NO_SHOW, due at its own due time, else when
+/// the no-show was recorded, else now.
+fn parse_no_show_message(
+    plan: &v1::ReminderPlan,
+    recorded_at: Option<DateTime<Utc>>,
+) -> Result<PlannedReminder, HandlerError> {
+    if !matches!(
+        plan.kind(),
+        v1::ReminderKind::NoShow | v1::ReminderKind::Unspecified
+    ) {
+        tracing::warn!(kind = ?plan.kind(), "no-show message planned with another kind, sending it as a no-show message");
+    }
+    let due_at = from_timestamp(plan.due_at.as_ref())
+        .ok()
+        .or(recorded_at)
+        .unwrap_or_else(Utc::now);
+    let mut parsed = parse_plan("message", plan, Some(due_at))?;
+    parsed.kind = ReminderKind::NoShow;
+    Ok(parsed)
+}
+
+/// Closes reminder jobs with the outcome their channel reports, puts a voice job back to
+/// `pending` for another attempt when the tenant's retry policy asks for one, or turns it into
+/// an attempt on its fallback channel when no retry is left.
 pub struct ReminderOutcomesHandler {
     dispatcher_wake: Arc<Notify>,
 }
@@ -287,13 +372,15 @@ async fn apply_outcome_event(
         return Ok(());
     }
     if job.channel == Channel::Voice && !outcome.is_answer() {
+        // Cancelling, rescheduling and recording a no-show drop only pending jobs; this one
+        // was out on a call. Another attempt must not outlive such a change.
+        let still_wanted = appointment
+            .is_some_and(|appointment| appointment.still_wants(job.kind, job.appointment_start));
         let policy = policy::policy_of(connection, job.tenant_id).await?;
         if policy.voice_retry.retries(job.attempt, outcome) {
             let earliest = occurred_at + policy.voice_retry.interval;
             let zone = recipient_zone(&job);
-            if !appointment
-                .is_some_and(|appointment| appointment.is_active_at(job.appointment_start))
-            {
+            if !still_wanted {
                 // Cancelling and rescheduling drop only pending jobs; this one was out on a
                 // call. A retry would remind of a cancelled appointment, or of the old time of
                 // a moved one (whose new plan replaced this reminder), after that change
@@ -309,6 +396,22 @@ async fn apply_outcome_event(
                 tracing::info!(%reminder_id, outcome = outcome.as_str(), "no calling window left for a retry before the appointment");
             }
         }
+        // No retry left (or none possible): the fallback channel gets one attempt, due now;
+        // the dispatcher applies the calling window to it like to any attempt.
+        if falls_back_on(outcome)
+            && let Some(fallback) = job
+                .fallback_channel
+                .filter(|channel| *channel != job.channel)
+        {
+            if still_wanted {
+                if jobs::fall_back(connection, reminder_id, job.attempt, fallback).await? {
+                    tracing::info!(%reminder_id, outcome = outcome.as_str(), next_attempt = job.attempt + 1, channel = fallback.as_str(), "reminder falls back to another channel");
+                    return Ok(());
+                }
+            } else {
+                tracing::info!(%reminder_id, outcome = outcome.as_str(), "appointment cancelled, moved or a no-show since this attempt, no fallback");
+            }
+        }
     }
     match jobs::complete(connection, reminder_id, outcome, occurred_at).await? {
         Completion::Completed => {
@@ -322,6 +425,15 @@ async fn apply_outcome_event(
         }
     }
     Ok(())
+}
+
+/// Returns whether a voice attempt that ended with `outcome` reached nobody, so that its
+/// fallback channel is tried: no answer, busy, an answering machine, or a carrier failure.
+fn falls_back_on(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::NoAnswer | Outcome::Busy | Outcome::Machine | Outcome::Failed
+    )
 }
 
 /// Keeps the tenants' reminder policies from `tenant.settings_changed`.
@@ -434,6 +546,13 @@ fn parse_appointment(
         location: details.location.clone(),
         participant: details.participant.clone(),
         business_time_zone: details.business_time_zone.clone(),
+        recipient_first_name: recipient.first_name.trim().to_owned(),
+        recipient_last_name: recipient.last_name.trim().to_owned(),
+        metadata: details
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect::<BTreeMap<_, _>>(),
     })
 }
 
@@ -443,27 +562,42 @@ fn parse_plans(plans: &[v1::ReminderPlan]) -> Result<Vec<PlannedReminder>, Handl
     let mut parsed = Vec::with_capacity(plans.len());
     let mut seen = HashSet::with_capacity(plans.len());
     for (index, plan) in plans.iter().enumerate() {
-        let reminder_id = parse_uuid(
-            &format!("reminders[{index}].reminder_id"),
-            &plan.reminder_id,
-        )?;
-        let channel = Channel::from_proto(plan.channel()).ok_or_else(|| {
-            HandlerError::permanent(format!("reminders[{index}].channel is unspecified"))
-        })?;
-        let due_at = from_timestamp(plan.due_at.as_ref()).map_err(|error| {
-            HandlerError::permanent(format!("reminders[{index}].due_at: {error}"))
-        })?;
-        if !seen.insert(reminder_id) {
-            tracing::warn!(%reminder_id, "reminder listed twice in one event, keeping the first plan");
+        let plan = parse_plan(&format!("reminders[{index}]"), plan, None)?;
+        if !seen.insert(plan.reminder_id) {
+            tracing::warn!(reminder_id = %plan.reminder_id, "reminder listed twice in one event, keeping the first plan");
             continue;
         }
-        parsed.push(PlannedReminder {
-            reminder_id,
-            channel,
-            due_at,
-        });
+        parsed.push(plan);
     }
     Ok(parsed)
+}
+
+/// Returns one plan (`field` names it in errors); `due_at` replaces the plan's own due time
+/// when given. A fallback to the plan's own channel is no fallback.
+fn parse_plan(
+    field: &str,
+    plan: &v1::ReminderPlan,
+    due_at: Option<DateTime<Utc>>,
+) -> Result<PlannedReminder, HandlerError> {
+    let reminder_id = parse_uuid(&format!("{field}.reminder_id"), &plan.reminder_id)?;
+    let channel = Channel::from_proto(plan.channel())
+        .ok_or_else(|| HandlerError::permanent(format!("{field}.channel is unspecified")))?;
+    let due_at = match due_at {
+        Some(due_at) => due_at,
+        None => from_timestamp(plan.due_at.as_ref())
+            .map_err(|error| HandlerError::permanent(format!("{field}.due_at: {error}")))?,
+    };
+    let fallback_channel =
+        Channel::from_proto(plan.fallback_channel()).filter(|fallback| *fallback != channel);
+    Ok(PlannedReminder {
+        reminder_id,
+        channel,
+        due_at,
+        kind: ReminderKind::from_proto(plan.kind()),
+        template: plan.template.trim().to_owned(),
+        fallback_channel,
+        fallback_template: plan.fallback_template.trim().to_owned(),
+    })
 }
 
 #[cfg(test)]

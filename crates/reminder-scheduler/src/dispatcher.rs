@@ -152,7 +152,12 @@ impl Dispatcher {
                 for job in &claimed {
                     let window = policies.get(&job.tenant_id).map(|policy| policy.window).unwrap_or_default();
                     let zone = recipient_zone(job);
-                    match policy::dispatch_timing(window, zone, now, job.appointment_start) {
+                    let timing = if job.kind.fires_after_start() {
+                        policy::after_start_timing(window, zone, now, job.due_at)
+                    } else {
+                        policy::dispatch_timing(window, zone, now, job.appointment_start)
+                    };
+                    match timing {
                         Timing::Now => to_dispatch.push(job),
                         Timing::Defer(opening) => {
                             jobs::defer(connection, job.reminder_id, opening).await.context("failed to defer a job")?;
@@ -165,7 +170,7 @@ impl Dispatcher {
                 let expired_ids: Vec<_> = to_expire.iter().map(|job| job.reminder_id).collect();
                 jobs::mark_expired(connection, &expired_ids).await.context("failed to expire jobs")?;
                 for job in &to_expire {
-                    tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, "no calling window before the appointment, reminder expired");
+                    tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, kind = job.kind.as_str(), reason = expiry_reason(job), "reminder expired");
                     outbox::enqueue(connection, Some(job.tenant_id), &expired_outcome(job, now))
                         .await
                         .context("failed to write reminder.outcome to the outbox")?;
@@ -225,6 +230,16 @@ pub fn recipient_zone(job: &Job) -> Tz {
     })
 }
 
+/// Returns why a job expires: a reminder has no calling window left before its appointment, a
+/// follow-up or no-show message came due too long ago.
+fn expiry_reason(job: &Job) -> &'static str {
+    if job.kind.fires_after_start() {
+        "more than 24 hours past its due time"
+    } else {
+        "no calling window left before the appointment"
+    }
+}
+
 /// Returns the `reminder.outcome` EXPIRED of a job that will never be sent.
 pub fn expired_outcome(job: &Job, now: DateTime<Utc>) -> v1::ReminderOutcome {
     v1::ReminderOutcome {
@@ -233,7 +248,7 @@ pub fn expired_outcome(job: &Job, now: DateTime<Utc>) -> v1::ReminderOutcome {
         tenant_id: job.tenant_id.to_string(),
         channel: job.channel.to_proto().into(),
         outcome: v1::ReminderOutcomeKind::Expired.into(),
-        detail: "no calling window left before the appointment".to_owned(),
+        detail: expiry_reason(job).to_owned(),
         occurred_at: Some(to_timestamp(now)),
         provider_ref: String::new(),
         attempt: job.attempt,
@@ -252,7 +267,8 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
             phone_e164: job.recipient_phone.expose().to_owned(),
             locale: job.recipient_locale.clone(),
             time_zone: job.recipient_time_zone.clone(),
-            ..v1::Recipient::default()
+            first_name: job.recipient_first_name.clone(),
+            last_name: job.recipient_last_name.clone(),
         }),
         business_name: job.business_name.clone(),
         appointment_start: Some(to_timestamp(job.appointment_start)),
@@ -262,7 +278,13 @@ pub fn reminder_due(job: &Job) -> v1::ReminderDue {
         spoken_when: String::new(),
         participant: job.participant.clone(),
         business_time_zone: job.business_time_zone.clone(),
-        ..v1::ReminderDue::default()
+        kind: job.kind.to_proto().into(),
+        template: job.template.clone(),
+        metadata: job
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
     }
 }
 
@@ -273,7 +295,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::jobs::{Channel, JobStatus};
+    use crate::jobs::{Channel, JobStatus, ReminderKind};
 
     fn job(channel: Channel) -> Job {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_else(Utc::now);
@@ -294,6 +316,16 @@ mod tests {
             location: "Main St 1".to_owned(),
             participant: "Dr. Who".to_owned(),
             business_time_zone: "Europe/Berlin".to_owned(),
+            kind: ReminderKind::FollowUp,
+            template: "Thanks {first_name}, see you in {metadata.room}".to_owned(),
+            fallback_channel: None,
+            fallback_template: String::new(),
+            fell_back_from: None,
+            metadata: [("room".to_owned(), "B12".to_owned())]
+                .into_iter()
+                .collect(),
+            recipient_first_name: "Ada".to_owned(),
+            recipient_last_name: "Lovelace".to_owned(),
             traceparent: None,
             cancel_reason: None,
             outcome: None,
@@ -330,5 +362,13 @@ mod tests {
             Some(to_timestamp(job.appointment_start))
         );
         assert_eq!(event.attempt, 1);
+        assert_eq!(event.kind(), v1::ReminderKind::FollowUp);
+        assert_eq!(event.template, job.template);
+        assert_eq!(event.metadata.get("room").map(String::as_str), Some("B12"));
+        let recipient = event.recipient.unwrap_or_default();
+        assert_eq!(
+            (recipient.first_name.as_str(), recipient.last_name.as_str()),
+            ("Ada", "Lovelace")
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Reminder jobs: what fires when, on which channel, and what became of it.
 //!
 //! A job moves `pending → dispatched | expired | cancelled`, `pending | dispatched →
-//! completed`, and `dispatched → pending` when a voice attempt is retried (attempt + 1);
-//! every other state is final. The queries below are the only writers.
+//! completed`, and `dispatched → pending` when a voice attempt is retried or falls back to
+//! SMS (attempt + 1); every other state is final. The queries below are the only writers.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use attend_events::v1;
@@ -62,6 +63,62 @@ impl Channel {
     }
 }
 
+/// What a reminder is for: it decides the message, when the job may still fire, and whether
+/// the channel awaits an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReminderKind {
+    /// Before the start; asks for an answer.
+    Reminder,
+    /// After the appointment; informational. Dropped once a no-show is recorded.
+    FollowUp,
+    /// Sent when a no-show is recorded; informational.
+    NoShow,
+}
+
+impl ReminderKind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Reminder, Self::FollowUp, Self::NoShow];
+
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder => "reminder",
+            Self::FollowUp => "follow_up",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    /// Returns the kind stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// Returns the kind of a protobuf value; `Unspecified` (events older than kinds) is a
+    /// reminder.
+    pub fn from_proto(kind: v1::ReminderKind) -> Self {
+        match kind {
+            v1::ReminderKind::Unspecified | v1::ReminderKind::Reminder => Self::Reminder,
+            v1::ReminderKind::FollowUp => Self::FollowUp,
+            v1::ReminderKind::NoShow => Self::NoShow,
+        }
+    }
+
+    /// Returns the protobuf value.
+    pub fn to_proto(self) -> v1::ReminderKind {
+        match self {
+            Self::Reminder => v1::ReminderKind::Reminder,
+            Self::FollowUp => v1::ReminderKind::FollowUp,
+            Self::NoShow => v1::ReminderKind::NoShow,
+        }
+    }
+
+    /// Returns whether the job is meant to fire after the appointment started (a follow-up or
+    /// the no-show message), so that a started appointment does not expire it.
+    pub fn fires_after_start(self) -> bool {
+        matches!(self, Self::FollowUp | Self::NoShow)
+    }
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobStatus {
@@ -117,6 +174,8 @@ pub enum CancelReason {
     Superseded,
     /// Its appointment was cancelled.
     AppointmentCancelled,
+    /// Its appointment was marked a no-show: reminders and follow-ups still pending are moot.
+    NoShow,
 }
 
 impl CancelReason {
@@ -125,12 +184,13 @@ impl CancelReason {
         match self {
             Self::Superseded => "superseded",
             Self::AppointmentCancelled => "appointment_cancelled",
+            Self::NoShow => "no_show",
         }
     }
 
     /// Returns the reason stored as `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Superseded, Self::AppointmentCancelled]
+        [Self::Superseded, Self::AppointmentCancelled, Self::NoShow]
             .into_iter()
             .find(|reason| reason.as_str() == name)
     }
@@ -271,10 +331,16 @@ pub struct AppointmentSnapshot {
     pub participant: String,
     /// The business's IANA time zone (may be empty).
     pub business_time_zone: String,
+    /// The recipient's given name when the integrator sent it apart (may be empty).
+    pub recipient_first_name: String,
+    /// The recipient's family name when the integrator sent it apart (may be empty).
+    pub recipient_last_name: String,
+    /// The integrator's values for `{metadata.key}` placeholders.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// One reminder to fire for an appointment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedReminder {
     /// Assigned by booking-service.
     pub reminder_id: Uuid,
@@ -282,6 +348,14 @@ pub struct PlannedReminder {
     pub channel: Channel,
     /// When to fire.
     pub due_at: DateTime<Utc>,
+    /// What it is for.
+    pub kind: ReminderKind,
+    /// The tenant's text; empty for the channel's built-in wording.
+    pub template: String,
+    /// The channel to try once when a voice attempt reaches nobody after its retries.
+    pub fallback_channel: Option<Channel>,
+    /// The text for the fallback channel; empty for its built-in wording.
+    pub fallback_template: String,
 }
 
 /// A reminder job as stored.
@@ -319,6 +393,23 @@ pub struct Job {
     pub participant: String,
     /// The business's IANA time zone (may be empty).
     pub business_time_zone: String,
+    /// What it is for.
+    pub kind: ReminderKind,
+    /// The text of the current attempt (the fallback's text once it fell back); empty for the
+    /// channel's built-in wording.
+    pub template: String,
+    /// The channel still available as a fallback; `None` when there is none or it was used.
+    pub fallback_channel: Option<Channel>,
+    /// The text for the fallback channel.
+    pub fallback_template: String,
+    /// The channel it started on, once it fell back.
+    pub fell_back_from: Option<Channel>,
+    /// The integrator's values for `{metadata.key}` placeholders.
+    pub metadata: BTreeMap<String, String>,
+    /// The recipient's given name when sent apart (may be empty).
+    pub recipient_first_name: String,
+    /// The recipient's family name when sent apart (may be empty).
+    pub recipient_last_name: String,
     /// Trace context of the event that planned the job.
     pub traceparent: Option<String>,
     /// Why it was cancelled, when it was.
@@ -361,6 +452,14 @@ struct JobRow {
     completed_at: Option<DateTime<Utc>>,
     participant: String,
     business_time_zone: String,
+    kind: String,
+    template: String,
+    fallback_channel: Option<String>,
+    fallback_template: String,
+    fell_back_from: Option<String>,
+    metadata: serde_json::Value,
+    recipient_first_name: String,
+    recipient_last_name: String,
 }
 
 /// A stored value the code does not know; the table's CHECK constraints make it a bug.
@@ -399,6 +498,16 @@ impl TryFrom<JobRow> for Job {
         };
         let attempt =
             u32::try_from(row.attempt).map_err(|_| unknown("attempt", &row.attempt.to_string()))?;
+        let kind = ReminderKind::parse(&row.kind).ok_or_else(|| unknown("kind", &row.kind))?;
+        let optional_channel = |column: &'static str, value: Option<&str>| match value {
+            None => Ok(None),
+            Some(name) => Channel::parse(name)
+                .map(Some)
+                .ok_or_else(|| unknown(column, name)),
+        };
+        let fallback_channel =
+            optional_channel("fallback_channel", row.fallback_channel.as_deref())?;
+        let fell_back_from = optional_channel("fell_back_from", row.fell_back_from.as_deref())?;
         Ok(Self {
             reminder_id: row.reminder_id,
             appointment_id: row.appointment_id,
@@ -416,6 +525,14 @@ impl TryFrom<JobRow> for Job {
             location: row.location,
             participant: row.participant,
             business_time_zone: row.business_time_zone,
+            kind,
+            template: row.template,
+            fallback_channel,
+            fallback_template: row.fallback_template,
+            fell_back_from,
+            metadata: metadata_from_json(row.metadata),
+            recipient_first_name: row.recipient_first_name,
+            recipient_last_name: row.recipient_last_name,
             traceparent: row.traceparent,
             cancel_reason,
             outcome,
@@ -425,6 +542,30 @@ impl TryFrom<JobRow> for Job {
             completed_at: row.completed_at,
         })
     }
+}
+
+/// Returns the metadata map stored as a JSON object; a value that is not a string (never
+/// written by this service) is kept as its JSON text.
+fn metadata_from_json(value: serde_json::Value) -> BTreeMap<String, String> {
+    match value {
+        serde_json::Value::Object(entries) => entries
+            .into_iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => (key, text),
+                other => (key, other.to_string()),
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn metadata_to_json(metadata: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::Value::Object(
+        metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+            .collect(),
+    )
 }
 
 #[derive(Insertable)]
@@ -444,14 +585,22 @@ struct NewJob<'a> {
     location: &'a str,
     participant: &'a str,
     business_time_zone: &'a str,
+    kind: &'static str,
+    template: &'a str,
+    fallback_channel: Option<&'static str>,
+    fallback_template: &'a str,
+    metadata: serde_json::Value,
+    recipient_first_name: &'a str,
+    recipient_last_name: &'a str,
     traceparent: Option<&'a str>,
 }
 
 fn new_jobs<'a>(
     appointment: &'a AppointmentSnapshot,
-    plans: &[PlannedReminder],
+    plans: &'a [PlannedReminder],
     traceparent: Option<&'a str>,
 ) -> Vec<NewJob<'a>> {
+    let metadata = metadata_to_json(&appointment.metadata);
     plans
         .iter()
         .map(|plan| NewJob {
@@ -469,6 +618,13 @@ fn new_jobs<'a>(
             location: &appointment.location,
             participant: &appointment.participant,
             business_time_zone: &appointment.business_time_zone,
+            kind: plan.kind.as_str(),
+            template: &plan.template,
+            fallback_channel: plan.fallback_channel.map(Channel::as_str),
+            fallback_template: &plan.fallback_template,
+            metadata: metadata.clone(),
+            recipient_first_name: &appointment.recipient_first_name,
+            recipient_last_name: &appointment.recipient_last_name,
             traceparent,
         })
         .collect()
@@ -523,6 +679,13 @@ pub async fn upsert_pending_plans(
             reminder_jobs::location.eq(excluded(reminder_jobs::location)),
             reminder_jobs::participant.eq(excluded(reminder_jobs::participant)),
             reminder_jobs::business_time_zone.eq(excluded(reminder_jobs::business_time_zone)),
+            reminder_jobs::kind.eq(excluded(reminder_jobs::kind)),
+            reminder_jobs::template.eq(excluded(reminder_jobs::template)),
+            reminder_jobs::fallback_channel.eq(excluded(reminder_jobs::fallback_channel)),
+            reminder_jobs::fallback_template.eq(excluded(reminder_jobs::fallback_template)),
+            reminder_jobs::metadata.eq(excluded(reminder_jobs::metadata)),
+            reminder_jobs::recipient_first_name.eq(excluded(reminder_jobs::recipient_first_name)),
+            reminder_jobs::recipient_last_name.eq(excluded(reminder_jobs::recipient_last_name)),
             reminder_jobs::traceparent.eq(excluded(reminder_jobs::traceparent)),
             reminder_jobs::updated_at.eq(diesel::dsl::now),
         ));
@@ -725,6 +888,41 @@ pub async fn schedule_retry(
     Ok(updated > 0)
 }
 
+/// Turns a locked job of attempt `current_attempt` into attempt `current_attempt + 1` on
+/// `channel` (its fallback), due now, with the fallback's text; the fallback is used up.
+/// Returns whether it did (the attempt still matched and the job was open).
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, current_attempt, channel = channel.as_str()))]
+pub async fn fall_back(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    current_attempt: u32,
+    channel: Channel,
+) -> QueryResult<bool> {
+    let current = i32::try_from(current_attempt).unwrap_or(i32::MAX);
+    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
+    // The right-hand columns read the row before the update: the old channel and the stored
+    // fallback text.
+    let updated = diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq(reminder_id))
+            .filter(reminder_jobs::attempt.eq(current))
+            .filter(reminder_jobs::status.eq_any(open)),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Pending.as_str()),
+        reminder_jobs::attempt.eq(current.saturating_add(1)),
+        reminder_jobs::fell_back_from.eq(reminder_jobs::channel.nullable()),
+        reminder_jobs::channel.eq(channel.as_str()),
+        reminder_jobs::template.eq(reminder_jobs::fallback_template),
+        reminder_jobs::fallback_channel.eq(None::<String>),
+        reminder_jobs::due_at.eq(diesel::dsl::now),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated > 0)
+}
+
 #[derive(QueryableByName)]
 struct NextDue {
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -858,9 +1056,21 @@ mod tests {
             assert_eq!(Channel::parse(channel.as_str()), Some(channel));
             assert_eq!(Channel::from_proto(channel.to_proto()), Some(channel));
         }
-        for reason in [CancelReason::Superseded, CancelReason::AppointmentCancelled] {
+        for reason in [
+            CancelReason::Superseded,
+            CancelReason::AppointmentCancelled,
+            CancelReason::NoShow,
+        ] {
             assert_eq!(CancelReason::parse(reason.as_str()), Some(reason));
         }
+        for kind in ReminderKind::ALL {
+            assert_eq!(ReminderKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(ReminderKind::from_proto(kind.to_proto()), kind);
+        }
+        assert_eq!(
+            ReminderKind::from_proto(v1::ReminderKind::Unspecified),
+            ReminderKind::Reminder
+        );
     }
 
     #[test]
@@ -890,6 +1100,9 @@ mod tests {
             location: String::new(),
             participant: String::new(),
             business_time_zone: String::new(),
+            recipient_first_name: String::new(),
+            recipient_last_name: String::new(),
+            metadata: BTreeMap::new(),
         };
         assert!(!format!("{snapshot:?}").contains("5550100001"));
     }

@@ -95,6 +95,33 @@ pub fn dispatch_timing(
     }
 }
 
+/// How late a follow-up or no-show message may still go out: one claimed more than this after
+/// its due time (the scheduler was down, or its queue backed up) expires unsent. A day keeps
+/// "thank you for your visit" from arriving a week later, while a message deferred overnight
+/// by the calling window (its due time then moves to the opening) always goes out.
+pub const AFTER_START_MAX_LATENESS: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Returns what to do at `now` with a follow-up or no-show message due at `due_at`. Unlike a
+/// reminder it is meant for after the appointment's start, so the start does not expire it;
+/// the calling window still defers it (without an upper bound), and one more than
+/// [`AFTER_START_MAX_LATENESS`] late expires.
+pub fn after_start_timing(
+    window: CallingWindow,
+    zone: Tz,
+    now: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+) -> Timing {
+    if now - due_at > AFTER_START_MAX_LATENESS {
+        return Timing::Expire;
+    }
+    let opening = window.next_open(zone, now);
+    if opening <= now {
+        Timing::Now
+    } else {
+        Timing::Defer(opening)
+    }
+}
+
 /// Returns when the next attempt may go out, no earlier than `earliest` and inside the window,
 /// or `None` when that is not before the appointment.
 pub fn retry_due_at(
@@ -249,6 +276,29 @@ mod tests {
 
     fn utc(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_follow_up_after_the_start_is_not_expired_but_still_waits_for_the_window() {
+        let window = CallingWindow::default();
+        // 23:00 in Berlin: the appointment was hours ago, the follow-up is due now.
+        let now = utc("2026-06-10T21:00:00Z");
+        assert_eq!(
+            after_start_timing(window, Berlin, now, now),
+            Timing::Defer(utc("2026-06-11T06:00:00Z"))
+        );
+        let noon = utc("2026-06-10T10:00:00Z");
+        assert_eq!(after_start_timing(window, Berlin, noon, noon), Timing::Now);
+        assert_eq!(
+            after_start_timing(window, Berlin, noon, noon - chrono::Duration::hours(23)),
+            Timing::Now,
+            "late but within a day"
+        );
+        assert_eq!(
+            after_start_timing(window, Berlin, noon, noon - chrono::Duration::hours(25)),
+            Timing::Expire,
+            "more than a day late"
+        );
     }
 
     #[test]

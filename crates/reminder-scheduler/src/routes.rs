@@ -68,8 +68,12 @@ pub struct JobResponse {
     pub appointment_id: Uuid,
     /// Its tenant.
     pub tenant_id: Uuid,
-    /// `voice` or `sms`.
+    /// `voice` or `sms` (the current attempt's).
     pub channel: &'static str,
+    /// `reminder`, `follow_up` or `no_show`.
+    pub kind: &'static str,
+    /// The channel the job started on, once it fell back to `channel`.
+    pub fell_back_from: Option<&'static str>,
     /// `pending`, `dispatched`, `completed`, `cancelled` or `expired`.
     pub status: &'static str,
     /// 1 for the first attempt.
@@ -78,7 +82,7 @@ pub struct JobResponse {
     pub due_at: DateTime<Utc>,
     /// When its appointment starts.
     pub appointment_start: DateTime<Utc>,
-    /// `superseded` or `appointment_cancelled`, for a cancelled job.
+    /// `superseded`, `appointment_cancelled` or `no_show`, for a cancelled job.
     pub cancel_reason: Option<&'static str>,
     /// How it ended, for a completed job.
     pub outcome: Option<&'static str>,
@@ -99,6 +103,8 @@ impl From<Job> for JobResponse {
             appointment_id: job.appointment_id,
             tenant_id: job.tenant_id,
             channel: job.channel.as_str(),
+            kind: job.kind.as_str(),
+            fell_back_from: job.fell_back_from.map(|channel| channel.as_str()),
             status: job.status.as_str(),
             attempt: job.attempt,
             due_at: job.due_at,

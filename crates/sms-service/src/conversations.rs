@@ -1,6 +1,8 @@
 //! The `reminders` table: one row per reminder attempt, the conversation a reply belongs to,
 //! and its `reminder.outcome` events (outbox, in the caller's transaction).
 
+use std::collections::BTreeMap;
+
 use attend_events::{Event, to_timestamp, v1};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -21,6 +23,62 @@ fn of_tenant(
         .nullable()
         .eq(tenant_id)
         .or(tenant_id.is_none().into_sql::<diesel::sql_types::Bool>())
+}
+
+/// What a reminder attempt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderKind {
+    /// Before the appointment; asks for Yes / No.
+    Reminder,
+    /// After the appointment; informational.
+    FollowUp,
+    /// The customer did not come; informational.
+    NoShow,
+}
+
+impl ReminderKind {
+    /// Returns the stored name, which is also the text's template name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder => "reminder",
+            Self::FollowUp => "follow_up",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    /// Returns the kind of a protobuf value; unspecified (older producers) is a reminder.
+    pub fn from_proto(kind: v1::ReminderKind) -> Self {
+        match kind {
+            v1::ReminderKind::Unspecified | v1::ReminderKind::Reminder => Self::Reminder,
+            v1::ReminderKind::FollowUp => Self::FollowUp,
+            v1::ReminderKind::NoShow => Self::NoShow,
+        }
+    }
+
+    /// Returns the kind stored as `name`; the CHECK constraint allows no other, and anything
+    /// else reads as a reminder.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "follow_up" => Self::FollowUp,
+            "no_show" => Self::NoShow,
+            _ => Self::Reminder,
+        }
+    }
+
+    /// Returns whether a reply is applied to it: only a reminder asks for an answer.
+    pub fn awaits_answer(self) -> bool {
+        self == Self::Reminder
+    }
+
+    /// Returns the kind of text that delivers it.
+    pub fn message_kind(self) -> crate::outbound::MessageKind {
+        use crate::outbound::MessageKind;
+        match self {
+            Self::Reminder => MessageKind::Reminder,
+            Self::FollowUp => MessageKind::FollowUp,
+            Self::NoShow => MessageKind::NoShow,
+        }
+    }
 }
 
 /// Where a reminder is in its life.
@@ -134,6 +192,34 @@ pub struct Reminder {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// `reminder`, `follow_up` or `no_show` (see [`ReminderKind`]).
+    pub kind: String,
+    /// The tenant's text the event carried; empty for the saved or built-in one.
+    pub template: String,
+    /// The recipient's given name, when sent apart.
+    pub first_name: String,
+    /// The recipient's family name, when sent apart.
+    pub last_name: String,
+    /// `{"key": "value"}` for `{metadata.key}`.
+    pub metadata: serde_json::Value,
+}
+
+impl Reminder {
+    /// Returns what the attempt is for.
+    pub fn reminder_kind(&self) -> ReminderKind {
+        ReminderKind::parse(&self.kind)
+    }
+
+    /// Returns the metadata values; a value that is not a string (never stored by this
+    /// service) is skipped.
+    pub fn metadata_values(&self) -> BTreeMap<String, String> {
+        self.metadata
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+            .collect()
+    }
 }
 
 /// A reminder attempt to store.
@@ -174,6 +260,16 @@ pub struct NewReminder {
     pub status: &'static str,
     /// Trace context.
     pub traceparent: Option<String>,
+    /// What it is for ([`ReminderKind::as_str`]).
+    pub kind: &'static str,
+    /// The tenant's text from the event (may be empty).
+    pub template: String,
+    /// The recipient's given name (may be empty).
+    pub first_name: String,
+    /// The recipient's family name (may be empty).
+    pub last_name: String,
+    /// `{"key": "value"}`.
+    pub metadata: serde_json::Value,
 }
 
 /// Stores `reminder` unless its (reminder, attempt) is stored already; returns whether it is
@@ -225,8 +321,9 @@ pub async fn latest_sent(
         .optional()
 }
 
-/// Returns the latest outstanding reminder sent to `to_number` from `from_number`: sent,
-/// unanswered, its appointment still ahead. Locked.
+/// Returns the latest outstanding reminder sent to `to_number` from `from_number`: a reminder
+/// (follow-ups and no-show messages await no answer), sent, unanswered, its appointment still
+/// ahead. Locked.
 pub async fn latest_outstanding(
     connection: &mut AsyncPgConnection,
     to_number: &str,
@@ -236,6 +333,7 @@ pub async fn latest_outstanding(
     reminders::table
         .filter(reminders::to_number.eq(to_number))
         .filter(reminders::from_number.eq(from_number))
+        .filter(reminders::kind.eq(ReminderKind::Reminder.as_str()))
         .filter(reminders::status.eq(ReminderStatus::Sent.as_str()))
         .filter(reminders::answer.is_null())
         .filter(reminders::appointment_start.gt(diesel::dsl::now))

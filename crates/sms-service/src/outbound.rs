@@ -11,8 +11,12 @@ use crate::db::schema::outbound_messages;
 /// What a text is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
-    /// The reminder itself.
+    /// The reminder itself (asks for an answer).
     Reminder,
+    /// A follow-up after the appointment (informational).
+    FollowUp,
+    /// The message sent when a no-show was recorded (informational).
+    NoShow,
     /// The answer to a yes.
     Confirmed,
     /// The answer to a no.
@@ -34,6 +38,8 @@ impl MessageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reminder => "reminder",
+            Self::FollowUp => "follow_up",
+            Self::NoShow => "no_show",
             Self::Confirmed => "confirmed",
             Self::Cancelled => "cancelled",
             Self::Unparsable => "unparsable",
@@ -110,9 +116,17 @@ pub struct OutboundMessage {
 }
 
 impl OutboundMessage {
-    /// Returns whether this is a reminder (the only kind held to the sending window).
-    pub fn is_reminder(&self) -> bool {
-        self.kind == MessageKind::Reminder.as_str()
+    /// Returns whether this is a reminder row's own text (a reminder, follow-up or no-show
+    /// message): the texts held to the sending window, consent and cancellation checks, whose
+    /// delivery is the reminder's outcome. Answers to replies are not.
+    pub fn delivers_reminder(&self) -> bool {
+        [
+            MessageKind::Reminder,
+            MessageKind::FollowUp,
+            MessageKind::NoShow,
+        ]
+        .iter()
+        .any(|kind| self.kind == kind.as_str())
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Nothing is queued for a number that opted out (`suppressed`), an appointment already
 //! cancelled (`cancelled`, no outcome: the scheduler closed the reminder from the same
-//! cancellation) or already started (`expired`), or a recipient without a textable number
+//! cancellation) or, for a reminder, already started (`expired`; follow-ups and no-show
+//! messages are meant for after the start), or a recipient without a textable number
 //! (`failed`). The sending window is checked by the sender, at send time.
 
 use std::sync::Arc;
@@ -17,9 +18,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::conversations::{self, NewReminder, ReminderStatus};
+use crate::conversations::{self, NewReminder, ReminderKind, ReminderStatus};
 use crate::db::schema::cancelled_appointments;
-use crate::outbound::{self, MessageKind};
+use crate::outbound;
 use attend_runtime::phone;
 
 use crate::{consent, settings, texts};
@@ -69,6 +70,13 @@ impl ReminderDueHandler {
             tenant_settings.from_number.clone()
         };
         let to_number = phone::normalize(&recipient.phone_e164);
+        let kind = ReminderKind::from_proto(due.kind());
+        let metadata = serde_json::Value::Object(
+            due.metadata
+                .iter()
+                .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+                .collect(),
+        );
 
         let new = NewReminder {
             id: Uuid::now_v7(),
@@ -90,6 +98,11 @@ impl ReminderDueHandler {
             participant: due.participant.trim().to_owned(),
             status: ReminderStatus::Queued.as_str(),
             traceparent: attend_runtime::telemetry::current_traceparent(),
+            kind: kind.as_str(),
+            template: due.template.trim().to_owned(),
+            first_name: recipient.first_name.trim().to_owned(),
+            last_name: recipient.last_name.trim().to_owned(),
+            metadata,
         };
         if !conversations::insert(connection, &new).await? {
             tracing::info!(%reminder_id, attempt, "reminder attempt already recorded, ignoring");
@@ -108,7 +121,7 @@ impl ReminderDueHandler {
             ))
         } else if is_cancelled(connection, appointment_id).await? {
             Some((ReminderStatus::Cancelled, None, "appointment cancelled"))
-        } else if appointment_start <= Utc::now() {
+        } else if kind.awaits_answer() && appointment_start <= Utc::now() {
             Some((
                 ReminderStatus::Expired,
                 Some(v1::ReminderOutcomeKind::Expired),
@@ -132,18 +145,18 @@ impl ReminderDueHandler {
             return Ok(());
         }
 
-        let body = texts::about_reminder(MessageKind::Reminder, &reminder, &tenant_settings);
+        let body = texts::for_reminder(&reminder, &tenant_settings);
         let message_id = outbound::enqueue(
             connection,
             tenant_id,
             Some(reminder.id),
-            MessageKind::Reminder,
+            kind.message_kind(),
             &reminder.from_number,
             &reminder.to_number,
             &body,
         )
         .await?;
-        tracing::info!(%reminder_id, %message_id, %to, attempt, "reminder text queued");
+        tracing::info!(%reminder_id, %message_id, %to, attempt, kind = kind.as_str(), "reminder text queued");
         Ok(())
     }
 }

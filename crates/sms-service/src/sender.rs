@@ -199,7 +199,9 @@ async fn hold_back(
     let now = Utc::now();
     let mut to_send = Vec::with_capacity(claimed.len());
     for message in claimed {
-        let Some(reminder_row_id) = message.reminder_row_id.filter(|_| message.is_reminder())
+        let Some(reminder_row_id) = message
+            .reminder_row_id
+            .filter(|_| message.delivers_reminder())
         else {
             to_send.push(message);
             continue;
@@ -240,7 +242,10 @@ async fn hold_back(
         }
         let window = settings::load(connection, reminder.tenant_id).await?.window;
         let opening = window.opening_after(now, &reminder.time_zone);
+        // A follow-up or no-show message is meant for after the start: the window defers it
+        // without a deadline (the scheduler already dropped one that came due too long ago).
         let too_late = match opening {
+            _ if !reminder.reminder_kind().awaits_answer() => false,
             _ if reminder.appointment_start <= now => true,
             Some(opening) => opening >= reminder.appointment_start,
             None => false,
@@ -379,7 +384,10 @@ async fn reminder_of(
     connection: &mut AsyncPgConnection,
     message: &OutboundMessage,
 ) -> QueryResult<Option<conversations::Reminder>> {
-    match message.reminder_row_id.filter(|_| message.is_reminder()) {
+    match message
+        .reminder_row_id
+        .filter(|_| message.delivers_reminder())
+    {
         Some(id) => conversations::lock(connection, id).await,
         None => Ok(None),
     }

@@ -8,11 +8,32 @@ use crate::conversations::Reminder;
 use crate::outbound::MessageKind;
 use crate::settings::SmsSettings;
 
-/// Returns text `kind` about `reminder`, in its recipient's language.
+/// Returns the reminder's own text: `reminder`, `follow_up` or `no_show` by its kind, from
+/// the text the event carried when it carried one (booking-service picked it for the
+/// recipient's language), else the tenant's saved template, else the built-in text.
+///
+/// A text that does not render (booking-service lints templates on save, so it should not
+/// happen) falls back to the built-in text rather than leaving the recipient without one.
+pub fn for_reminder(reminder: &Reminder, settings: &SmsSettings) -> String {
+    let kind = reminder.reminder_kind().message_kind();
+    about(kind, reminder, settings, non_empty(&reminder.template))
+}
+
+/// Returns text `kind` about `reminder` (an answer to a reply), in its recipient's language.
 ///
 /// A tenant template that no longer renders (it was saved before a placeholder was retired)
 /// falls back to the built-in text rather than leaving the recipient without an answer.
 pub fn about_reminder(kind: MessageKind, reminder: &Reminder, settings: &SmsSettings) -> String {
+    about(kind, reminder, settings, None)
+}
+
+fn about(
+    kind: MessageKind,
+    reminder: &Reminder,
+    settings: &SmsSettings,
+    event_template: Option<&str>,
+) -> String {
+    let metadata = reminder.metadata_values();
     let language = attend_text::Language::from_tag(&reminder.locale).code();
     let recipient_zone: Tz = reminder.time_zone.trim().parse().unwrap_or(Tz::UTC);
     let business_zone: Option<Tz> = reminder.business_time_zone.trim().parse().ok();
@@ -23,9 +44,9 @@ pub fn about_reminder(kind: MessageKind, reminder: &Reminder, settings: &SmsSett
         name: non_empty(&reminder.recipient_name),
         location: non_empty(&reminder.location),
         participant: non_empty(&reminder.participant),
-        first_name: None,
-        last_name: None,
-        metadata: None,
+        first_name: non_empty(&reminder.first_name),
+        last_name: non_empty(&reminder.last_name),
+        metadata: Some(&metadata),
     };
     let values = sms::variables(
         language,
@@ -33,7 +54,7 @@ pub fn about_reminder(kind: MessageKind, reminder: &Reminder, settings: &SmsSett
         contact(settings, &reminder.from_number),
         Some(&appointment),
     );
-    render(kind, language, settings, &values)
+    render(kind, language, settings, &values, event_template)
 }
 
 /// Returns text `kind` that is about no appointment (help, opt-out, no pending appointment).
@@ -51,7 +72,7 @@ pub fn general(
         contact(settings, from_number),
         None,
     );
-    render(kind, language, settings, &values)
+    render(kind, language, settings, &values, None)
 }
 
 fn render(
@@ -59,9 +80,10 @@ fn render(
     language: &str,
     settings: &SmsSettings,
     values: &attend_text::template::Variables,
+    event_template: Option<&str>,
 ) -> String {
     let name = kind.as_str();
-    let own = settings.template(name, language);
+    let own = event_template.or_else(|| settings.template(name, language));
     match sms::render(name, language, own, values) {
         Ok(text) => text,
         Err(error) if own.is_some() => {

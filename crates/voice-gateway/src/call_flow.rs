@@ -2,6 +2,7 @@
 //! with the tenant's wording; and the few fixed answers outside any workflow.
 
 use crate::attempts::CallAttempt;
+use crate::reminders::ReminderTexts;
 use crate::settings::VoiceSettings;
 use crate::templates::{self, Values, Wording};
 use crate::workflow::{TemplateRef, Turn, TurnEnd};
@@ -47,12 +48,24 @@ impl Script {
             time,
             location: attempt.location.clone(),
             callback_number,
+            ..Values::default()
         };
         Self {
             speech_language: templates::speech_language(&attempt.locale, &language),
             wording: Wording::new(&language, &settings.templates, values),
             input_url: format!("{public_url}/voice/input?attempt={}", attempt.id),
         }
+    }
+
+    /// Returns this script with the reminder's own `appointment` text and the values of
+    /// `{first_name}`, `{last_name}` and `{metadata.key}`.
+    #[must_use]
+    pub fn with_reminder_texts(mut self, texts: ReminderTexts) -> Self {
+        self.wording = self
+            .wording
+            .with_appointment_text(Some(&texts.template))
+            .with_recipient_details(&texts.first_name, &texts.last_name, texts.metadata);
+        self
     }
 
     /// Returns the text of a template reference.

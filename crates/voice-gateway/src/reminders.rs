@@ -1,18 +1,28 @@
 //! The `voice.reminders-due` consumer: records one call attempt per reminder, in the inbox
-//! transaction, and wakes the dialer once it is committed.
+//! transaction, and wakes the dialer once it is committed. A reminder's own text and the
+//! values of its `{first_name}`, `{last_name}`, `{metadata.key}` go to `call_attempt_texts`.
+//! Follow-ups and no-show messages are SMS only: one that arrives here is reported failed,
+//! never called.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use attend_events::{from_timestamp, routing_keys, v1};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent};
 use chrono::Utc;
-use diesel_async::AsyncPgConnection;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::attempts::{self, AttemptStatus, NewCallAttempt, Outcome};
+use crate::db::schema::call_attempt_texts;
 use crate::{mask, workflow};
+
+/// What a follow-up or no-show message on voice is reported as (booking-service plans them
+/// on SMS only).
+pub const NOT_ON_VOICE: &str = "follow-up and no-show messages are sent by SMS";
 
 /// The queue's name, without the AMQP prefix.
 pub const QUEUE: &str = "voice.reminders-due";
@@ -59,8 +69,13 @@ impl ReminderDueHandler {
 
         let to_number = recipient.phone_e164.trim().to_owned();
         let callable = attend_runtime::phone::is_e164(&to_number);
-        let opted_out =
-            callable && attempts::is_opted_out(connection, tenant_id, &to_number).await?;
+        let informational = !matches!(
+            reminder.kind(),
+            v1::ReminderKind::Reminder | v1::ReminderKind::Unspecified
+        );
+        let opted_out = callable
+            && !informational
+            && attempts::is_opted_out(connection, tenant_id, &to_number).await?;
         let attempt = NewCallAttempt {
             id: Uuid::now_v7(),
             reminder_id,
@@ -78,7 +93,7 @@ impl ReminderDueHandler {
             workflow_id,
             status: if opted_out {
                 AttemptStatus::Dropped
-            } else if callable {
+            } else if callable && !informational {
                 AttemptStatus::Queued
             } else {
                 AttemptStatus::Failed
@@ -92,6 +107,15 @@ impl ReminderDueHandler {
         if !created {
             // The same reminder again (redelivered, or republished with a new event id).
             tracing::info!(%reminder_id, attempt = attempt_number, "reminder attempt already recorded, ignoring");
+            return Ok(());
+        }
+        store_texts(connection, attempt.id, &reminder, &recipient).await?;
+        if informational {
+            tracing::warn!(%reminder_id, kind = ?reminder.kind(), "informational message on voice, not calling");
+            if let Some(recorded) = attempts::lock(connection, attempt.id).await? {
+                attempts::settle(connection, &recorded, Outcome::Failed, NOT_ON_VOICE, None)
+                    .await?;
+            }
             return Ok(());
         }
         if opted_out {
@@ -144,6 +168,89 @@ impl EventHandler for ReminderDueHandler {
     fn after_commit(&self, _event: &IncomingEvent) {
         self.wake_dialer.notify_one();
     }
+}
+
+/// The reminder's own text and placeholder values of one call attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReminderTexts {
+    /// Spoken instead of the `appointment` sentence; empty for the usual wording.
+    pub template: String,
+    /// `{first_name}` (may be empty).
+    pub first_name: String,
+    /// `{last_name}` (may be empty).
+    pub last_name: String,
+    /// `{metadata.key}` values.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Stores what `reminder` carries for the call's wording, when it carries anything.
+async fn store_texts(
+    connection: &mut AsyncPgConnection,
+    attempt_id: Uuid,
+    reminder: &v1::ReminderDue,
+    recipient: &v1::Recipient,
+) -> QueryResult<()> {
+    let template = reminder.template.trim();
+    let (first_name, last_name) = (recipient.first_name.trim(), recipient.last_name.trim());
+    if template.is_empty()
+        && first_name.is_empty()
+        && last_name.is_empty()
+        && reminder.metadata.is_empty()
+    {
+        return Ok(());
+    }
+    let metadata = serde_json::Value::Object(
+        reminder
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+            .collect(),
+    );
+    diesel::insert_into(call_attempt_texts::table)
+        .values((
+            call_attempt_texts::attempt_id.eq(attempt_id),
+            call_attempt_texts::template.eq(template),
+            call_attempt_texts::first_name.eq(first_name),
+            call_attempt_texts::last_name.eq(last_name),
+            call_attempt_texts::metadata.eq(metadata),
+        ))
+        .on_conflict_do_nothing()
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Returns the reminder texts of call attempt `attempt_id`; empty when it carried none.
+pub async fn texts_of(
+    connection: &mut AsyncPgConnection,
+    attempt_id: Uuid,
+) -> QueryResult<ReminderTexts> {
+    let row: Option<(String, String, String, serde_json::Value)> = call_attempt_texts::table
+        .find(attempt_id)
+        .select((
+            call_attempt_texts::template,
+            call_attempt_texts::first_name,
+            call_attempt_texts::last_name,
+            call_attempt_texts::metadata,
+        ))
+        .first(connection)
+        .await
+        .optional()?;
+    Ok(row
+        .map(
+            |(template, first_name, last_name, metadata)| ReminderTexts {
+                template,
+                first_name,
+                last_name,
+                metadata: metadata
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                    .collect(),
+            },
+        )
+        .unwrap_or_default())
 }
 
 fn parse_id(field: &str, value: &str) -> Result<Uuid, HandlerError> {

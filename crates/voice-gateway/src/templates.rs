@@ -3,7 +3,7 @@
 //! (name, language), placeholders, and dates and times spoken in the recipient's language and
 //! time zone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -25,9 +25,11 @@ pub const NAMES: [&str; 12] = [
     "voicemail",
 ];
 
-/// The placeholders a text may hold.
-pub const PLACEHOLDERS: [&str; 6] = [
+/// The placeholders a text may hold, besides `{metadata.key}` (see [`is_metadata_placeholder`]).
+pub const PLACEHOLDERS: [&str; 8] = [
     "name",
+    "first_name",
+    "last_name",
     "business",
     "date",
     "time",
@@ -133,8 +135,22 @@ pub fn built_in(name: &str, language: &str) -> Option<&'static str> {
     Some(text)
 }
 
+/// What a metadata placeholder starts with: `{metadata.room}`.
+pub const METADATA_PREFIX: &str = "metadata.";
+
+/// Whether `name` is `metadata.` followed by a key of 1 to 64 ASCII letters, digits and
+/// underscores (the keys booking-service accepts).
+pub fn is_metadata_placeholder(name: &str) -> bool {
+    name.strip_prefix(METADATA_PREFIX).is_some_and(|key| {
+        (1..=64).contains(&key.len())
+            && key
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    })
+}
+
 /// Returns the placeholders of `text` that are not allowed (anything in braces that is not in
-/// [`PLACEHOLDERS`]), or the unbalanced brace as `{`.
+/// [`PLACEHOLDERS`] or a metadata placeholder), or the unbalanced brace as `{`.
 pub fn unknown_placeholders(text: &str) -> Vec<String> {
     let mut unknown = Vec::new();
     let mut rest = text;
@@ -143,7 +159,7 @@ pub fn unknown_placeholders(text: &str) -> Vec<String> {
         match after.find('}') {
             Some(close) => {
                 let name = &after[..close];
-                if !PLACEHOLDERS.contains(&name) {
+                if !PLACEHOLDERS.contains(&name) && !is_metadata_placeholder(name) {
                     unknown.push(name.to_owned());
                 }
                 rest = &after[close + 1..];
@@ -173,6 +189,12 @@ pub struct TemplateOverride {
 pub struct Values {
     /// `{name}`.
     pub name: String,
+    /// `{first_name}`; when both it and `last_name` are empty, `name` up to its first space.
+    pub first_name: String,
+    /// `{last_name}`; when both names are empty, `name` after its first space.
+    pub last_name: String,
+    /// `{metadata.key}`; a key missing here is spoken as nothing.
+    pub metadata: BTreeMap<String, String>,
     /// `{business}`.
     pub business: String,
     /// `{date}`.
@@ -192,6 +214,8 @@ pub struct Wording {
     pub language: String,
     overrides: HashMap<(String, String), String>,
     values: Values,
+    /// The reminder's own text for the `appointment` sentence (ReminderDue.template).
+    appointment_text: Option<String>,
 }
 
 impl Wording {
@@ -213,13 +237,46 @@ impl Wording {
             language: language.to_owned(),
             overrides,
             values,
+            appointment_text: None,
         }
+    }
+
+    /// Returns this wording with the reminder's own text for the `appointment` sentence, which
+    /// wins over the tenant's override and the built-in wording (booking-service already chose
+    /// it for the recipient's language); `None` or a blank text keeps them.
+    #[must_use]
+    pub fn with_appointment_text(mut self, text: Option<&str>) -> Self {
+        self.appointment_text = text
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned);
+        self
+    }
+
+    /// Returns this wording with the recipient's given and family names and the integrator's
+    /// metadata values.
+    #[must_use]
+    pub fn with_recipient_details(
+        mut self,
+        first_name: &str,
+        last_name: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Self {
+        self.values.first_name = first_name.trim().to_owned();
+        self.values.last_name = last_name.trim().to_owned();
+        self.values.metadata = metadata;
+        self
     }
 
     /// Returns the text of template `name`, placeholders filled: the tenant's override in the
     /// recipient's language, else the built-in wording in it, else English (override, then
     /// built-in).
     pub fn text(&self, name: &str) -> String {
+        if name == "appointment"
+            && let Some(text) = &self.appointment_text
+        {
+            return self.fill(text);
+        }
         let lookup = |language: &str| {
             self.overrides
                 .get(&(name.to_owned(), language.to_owned()))
@@ -243,8 +300,20 @@ impl Wording {
                 template = template.replace(connector, "");
             }
         }
+        let (first_name, last_name) = if values.first_name.is_empty() && values.last_name.is_empty()
+        {
+            match values.name.trim().split_once(char::is_whitespace) {
+                Some((first, last)) => (first.to_owned(), last.trim().to_owned()),
+                None => (values.name.trim().to_owned(), String::new()),
+            }
+        } else {
+            (values.first_name.clone(), values.last_name.clone())
+        };
+        let template = fill_metadata(&template, &values.metadata);
         let filled = template
             .replace("{name}", &values.name)
+            .replace("{first_name}", &first_name)
+            .replace("{last_name}", &last_name)
             .replace("{business}", &values.business)
             .replace("{date}", &values.date)
             .replace("{time}", &values.time)
@@ -259,6 +328,31 @@ impl Wording {
             .replace(" ,", ",")
             .replace(" .", ".")
     }
+}
+
+/// Replaces every `{metadata.key}` of `template` by the key's value, or by nothing when the
+/// appointment has no such key.
+fn fill_metadata(template: &str, metadata: &BTreeMap<String, String>) -> String {
+    let marker = format!("{{{METADATA_PREFIX}");
+    let mut filled = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find(&marker) {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let name = &after[..close];
+        filled.push_str(&rest[..open]);
+        if is_metadata_placeholder(name) {
+            let key = &name[METADATA_PREFIX.len()..];
+            filled.push_str(metadata.get(key).map(String::as_str).unwrap_or_default());
+        } else {
+            filled.push_str(&rest[open..open + 1 + close + 1]);
+        }
+        rest = &after[close + 1..];
+    }
+    filled.push_str(rest);
+    filled
 }
 
 /// Returns the primary language subtag of a locale (`de-AT` → `de`), lower case, or `en`.
@@ -520,6 +614,40 @@ mod tests {
             Wording::new("en", &[], values).text("appointment"),
             "This is a reminder of your appointment on Apr 5 at 3 PM."
         );
+    }
+
+    #[test]
+    fn the_reminders_own_text_replaces_the_appointment_sentence_with_names_and_metadata() {
+        let values = Values {
+            name: "Ada Lovelace".to_owned(),
+            date: "Tuesday, March 3".to_owned(),
+            time: "2:30 PM".to_owned(),
+            ..Values::default()
+        };
+        let metadata = [("room".to_owned(), "B {12}".to_owned())]
+            .into_iter()
+            .collect();
+        let wording = Wording::new("en", &[], values.clone())
+            .with_appointment_text(Some(
+                "{first_name}, see you {date} at {time} in room {metadata.room}{metadata.floor}.",
+            ))
+            .with_recipient_details("", "", metadata);
+        assert_eq!(
+            wording.text("appointment"),
+            "Ada, see you Tuesday, March 3 at 2:30 PM in room B {12}."
+        );
+        assert_eq!(wording.text("greeting"), "Hello Ada Lovelace, this is.");
+        let named = Wording::new("en", &[], values)
+            .with_appointment_text(Some("  "))
+            .with_recipient_details("Augusta", "King", BTreeMap::new());
+        assert_eq!(
+            named.fill("{first_name} {last_name}"),
+            "Augusta King",
+            "names sent apart win over the split of the full name"
+        );
+        assert!(named.text("appointment").starts_with("This is a reminder"));
+        assert!(unknown_placeholders("{first_name} {metadata.room_2}").is_empty());
+        assert_eq!(unknown_placeholders("{metadata.}"), ["metadata."]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::attempts::{self, AttemptStatus, CallAttempt, FlowPosition, HangupRepo
 use crate::call_flow::{self, Script};
 use crate::workflow::{self, Definition, Input, Turn, TurnEnd};
 use crate::xml::{self, Element};
-use crate::{settings, signature};
+use crate::{reminders, settings, signature};
 
 /// A nonce seen within this window makes a request a replay.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(600);
@@ -247,12 +247,14 @@ async fn apply_answer(
         return Ok(call_flow::apology());
     };
     let settings = settings::load(connection, attempt.tenant_id).await?;
+    let texts = reminders::texts_of(connection, attempt.id).await?;
     let script = Script::new(
         &attempt,
         &settings,
         &state.public_url,
         &state.callback_number,
-    );
+    )
+    .with_reminder_texts(texts);
     if form.machine_answered() && matches!(attempt.outcome, None | Some(Outcome::Machine)) {
         mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
         let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
@@ -374,12 +376,14 @@ async fn apply_input(
         return Ok(call_flow::apology());
     };
     let settings = settings::load(connection, attempt.tenant_id).await?;
+    let texts = reminders::texts_of(connection, attempt.id).await?;
     let script = Script::new(
         &attempt,
         &settings,
         &state.public_url,
         &state.callback_number,
-    );
+    )
+    .with_reminder_texts(texts);
     if attempt.outcome.is_some() || attempt.status == AttemptStatus::Completed {
         tracing::info!(attempt_id = %attempt.id, "input for a finished attempt changes nothing");
         return Ok(call_flow::closing(script.language()));

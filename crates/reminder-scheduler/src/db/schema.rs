@@ -37,6 +37,14 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
         participant -> Text,
         business_time_zone -> Text,
+        kind -> Text,
+        template -> Text,
+        fallback_channel -> Nullable<Text>,
+        fallback_template -> Text,
+        fell_back_from -> Nullable<Text>,
+        metadata -> Jsonb,
+        recipient_first_name -> Text,
+        recipient_last_name -> Text,
     }
 }
 

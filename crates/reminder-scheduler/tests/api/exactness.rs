@@ -15,7 +15,8 @@ use reminder_scheduler::jobs::{CancelReason, JobStatus, Outcome};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Appointment, OutcomeObserver, PATIENCE, TestApp, in_seconds, now, outcome_of, plan, settings,
+    Appointment, OutcomeObserver, PATIENCE, TestApp, in_seconds, now, outcome_of, plan,
+    plan_of_kind, settings,
 };
 
 use v1::ReminderOutcomeKind as Kind;
@@ -42,12 +43,13 @@ fn change_offset(race: usize) -> chrono::Duration {
 /// every transaction committed before it and none committed after.
 ///
 /// - `exactness_dispatch_commits`: for each job a transaction moved `pending → dispatched`
-///   (the transaction that also wrote its `reminder.due` to the outbox), the appointment's
-///   status and start as visible at that transaction's commit.
+///   (the transaction that also wrote its `reminder.due` to the outbox), its kind and the
+///   appointment's status and start as visible at that transaction's commit. Only the no-show
+///   message may be dispatched for an appointment that is a no-show.
 /// - `exactness_appointment_commits`: for each appointment a transaction inserted or updated
-///   (schedule, reschedule, cancel), the appointment's status and start and how many of its
-///   jobs were visibly still `pending`, and pending with another start (stale), at that
-///   transaction's commit.
+///   (schedule, reschedule, cancel, no-show), the appointment's status and start and how many
+///   of its jobs were visibly still `pending` (all of them, and those other than the no-show
+///   message), and pending with another start (stale), at that transaction's commit.
 /// - `exactness_status_changes`: every status change of a job, as it happens.
 ///
 /// `commit_order` comes from one sequence drawn inside those triggers, i.e. in pre-commit order.
@@ -56,6 +58,7 @@ CREATE SEQUENCE exactness_commit_order;
 
 CREATE TABLE exactness_dispatch_commits (
     reminder_id           uuid        NOT NULL,
+    kind                  text        NOT NULL,
     appointment_id        uuid        NOT NULL,
     job_appointment_start timestamptz NOT NULL,
     commit_order          bigint      NOT NULL,
@@ -69,6 +72,8 @@ CREATE TABLE exactness_appointment_commits (
     status             text   NOT NULL,
     start              timestamptz,
     pending_jobs       bigint NOT NULL,
+    -- Pending jobs other than the no-show message: none may be left once it is a no-show.
+    pending_reminders  bigint NOT NULL,
     stale_pending_jobs bigint NOT NULL
 );
 
@@ -81,7 +86,7 @@ CREATE TABLE exactness_status_changes (
 CREATE FUNCTION exactness_record_dispatch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO exactness_dispatch_commits
-    SELECT NEW.reminder_id, NEW.appointment_id, NEW.appointment_start,
+    SELECT NEW.reminder_id, NEW.kind, NEW.appointment_id, NEW.appointment_start,
            nextval('exactness_commit_order'), a.status, a.start
     FROM (SELECT 1) AS one
     LEFT JOIN appointments a ON a.appointment_id = NEW.appointment_id;
@@ -98,6 +103,7 @@ BEGIN
     INSERT INTO exactness_appointment_commits
     SELECT a.appointment_id, nextval('exactness_commit_order'), a.status, a.start,
            count(j.reminder_id) FILTER (WHERE j.status = 'pending'),
+           count(j.reminder_id) FILTER (WHERE j.status = 'pending' AND j.kind <> 'no_show'),
            count(j.reminder_id) FILTER (
                WHERE j.status = 'pending' AND j.appointment_start IS DISTINCT FROM a.start)
     FROM appointments a
@@ -128,19 +134,23 @@ const VIOLATIONS: &str = r"
 SELECT format('appointment %s committed as %s while %s job(s) were visibly pending, %s of them for another start',
               appointment_id, status, pending_jobs, stale_pending_jobs) AS violation
 FROM exactness_appointment_commits
-WHERE (status = 'cancelled' AND pending_jobs > 0) OR stale_pending_jobs > 0
+WHERE (status = 'cancelled' AND pending_jobs > 0)
+   OR (status = 'no_show' AND pending_reminders > 0)
+   OR stale_pending_jobs > 0
 UNION ALL
 SELECT format('reminder %s was dispatched by a transaction that committed when its appointment was %s starting %s (the job says %s)',
               reminder_id, coalesce(appointment_status, 'unknown'), appointment_start, job_appointment_start)
 FROM exactness_dispatch_commits
-WHERE appointment_status IS DISTINCT FROM 'active' OR appointment_start IS DISTINCT FROM job_appointment_start
+WHERE appointment_status IS DISTINCT FROM (CASE kind WHEN 'no_show' THEN 'no_show' ELSE 'active' END)
+   OR appointment_start IS DISTINCT FROM job_appointment_start
 UNION ALL
 SELECT format('reminder %s: dispatch commit #%s follows commit #%s that made its appointment %s starting %s',
               d.reminder_id, d.commit_order, c.commit_order, c.status, c.start)
 FROM exactness_dispatch_commits d
 JOIN exactness_appointment_commits c
   ON c.appointment_id = d.appointment_id AND c.commit_order < d.commit_order
- AND (c.status = 'cancelled' OR c.start IS DISTINCT FROM d.job_appointment_start)
+ AND (c.status = 'cancelled' OR c.start IS DISTINCT FROM d.job_appointment_start
+      OR (c.status = 'no_show' AND d.kind <> 'no_show'))
 UNION ALL
 SELECT format('reminder %s left the final status %s for %s', reminder_id, old_status, new_status)
 FROM exactness_status_changes
@@ -197,13 +207,16 @@ async fn count_jobs(app: &TestApp) -> anyhow::Result<i64> {
 enum Change {
     Cancel,
     Reschedule,
+    /// A no-show recorded at the due instant of a follow-up (the appointment started before).
+    NoShow,
 }
 
 /// One appointment of a race test.
 struct Race {
     appointment: Appointment,
     reminder_id: Uuid,
-    /// The reschedule's new reminder, due an hour later (unused for a cancel).
+    /// The reschedule's new reminder, due an hour later, or the no-show message, due at once
+    /// (unused for a cancel).
     new_reminder_id: Uuid,
     due_at: DateTime<Utc>,
     /// How far from the due instant the change was actually published.
@@ -222,7 +235,11 @@ async fn run_races(change: Change) -> anyhow::Result<usize> {
     let first_due = in_seconds(2);
     let mut races = Vec::with_capacity(RACES);
     for index in 0..RACES {
-        let appointment = Appointment::starting_at(in_seconds(3600));
+        let appointment = if change == Change::NoShow {
+            Appointment::starting_at(in_seconds(-1800))
+        } else {
+            Appointment::starting_at(in_seconds(3600))
+        };
         let reminder_id = Uuid::now_v7();
         let offset =
             chrono::Duration::milliseconds(RACE_SPACING_MS * i64::try_from(index).unwrap_or(0));
@@ -232,11 +249,13 @@ async fn run_races(change: Change) -> anyhow::Result<usize> {
         } else {
             v1::Channel::Sms
         };
-        app.publish(
-            appointment.tenant_id,
-            &appointment.scheduled(vec![plan(reminder_id, channel, due_at)]),
-        )
-        .await?;
+        let planned = if change == Change::NoShow {
+            plan_of_kind(reminder_id, channel, due_at, v1::ReminderKind::FollowUp, "")
+        } else {
+            plan(reminder_id, channel, due_at)
+        };
+        app.publish(appointment.tenant_id, &appointment.scheduled(vec![planned]))
+            .await?;
         races.push(Race {
             appointment,
             reminder_id,
@@ -275,6 +294,17 @@ async fn run_races(change: Change) -> anyhow::Result<usize> {
                 );
                 app.publish(tenant_id, &rescheduled).await?
             }
+            Change::NoShow => {
+                let message = plan_of_kind(
+                    race.new_reminder_id,
+                    v1::Channel::Sms,
+                    now(),
+                    v1::ReminderKind::NoShow,
+                    "",
+                );
+                app.publish(tenant_id, &race.appointment.no_show(Some(message)))
+                    .await?
+            }
         };
         change_ids.push(id);
     }
@@ -301,6 +331,7 @@ async fn run_races(change: Change) -> anyhow::Result<usize> {
                 let reason = match change {
                     Change::Cancel => CancelReason::AppointmentCancelled,
                     Change::Reschedule => CancelReason::Superseded,
+                    Change::NoShow => CancelReason::NoShow,
                 };
                 assert_eq!(job.cancel_reason, Some(reason), "race at {offset_ms} ms");
             }
@@ -321,11 +352,27 @@ async fn run_races(change: Change) -> anyhow::Result<usize> {
                 .context("the reschedule's job is missing")?;
             assert_eq!(new_job.status, JobStatus::Pending);
         }
+        if change == Change::NoShow {
+            assert_eq!(
+                counts.get(&race.new_reminder_id.to_string()),
+                Some(&1),
+                "the no-show message went out once"
+            );
+            let message = app
+                .job(race.new_reminder_id)
+                .await?
+                .context("the no-show message's job is missing")?;
+            assert_eq!(message.status, JobStatus::Dispatched);
+        }
     }
     let violations = audit_violations(&app).await?;
     assert!(violations.is_empty(), "{violations:#?}");
     // The audit saw every dispatch: it is not vacuous.
-    assert_eq!(audited_dispatches(&app).await?, i64::try_from(fired)?);
+    let messages = if change == Change::NoShow { RACES } else { 0 };
+    assert_eq!(
+        audited_dispatches(&app).await?,
+        i64::try_from(fired + messages)?
+    );
     eprintln!(
         "{change:?}: {fired} of {RACES} reminders fired before the change committed, {} were dropped; published offsets {:?} ms",
         RACES - fired,
@@ -380,6 +427,23 @@ async fn a_cancellation_at_the_due_instant_never_lets_a_reminder_out_after_it_co
 async fn a_reschedule_at_the_due_instant_never_lets_the_old_reminder_out_after_it_committed()
 -> anyhow::Result<()> {
     let fired = run_races(Change::Reschedule).await?;
+    assert!(
+        fired > 0 && fired < RACES,
+        "the races all fell on one side ({fired} of {RACES} fired): the timing did not race"
+    );
+    Ok(())
+}
+
+/// A no-show recorded at the instant a follow-up of the (started) appointment comes due, 50
+/// times with two instances: the follow-up goes out only if its dispatch committed before the
+/// no-show did; otherwise it ends cancelled (`no_show`). The no-show's transaction cancels
+/// pending jobs with the same blocking UPDATE as a cancellation, so the argument and the audit
+/// are those of the cancellation race, with one difference the audit knows: the no-show
+/// message itself is dispatched while the appointment is a no-show, and goes out once per race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_no_show_at_the_follow_ups_due_instant_never_lets_the_follow_up_out_after_it_committed()
+-> anyhow::Result<()> {
+    let fired = run_races(Change::NoShow).await?;
     assert!(
         fired > 0 && fired < RACES,
         "the races all fell on one side ({fired} of {RACES} fired): the timing did not race"

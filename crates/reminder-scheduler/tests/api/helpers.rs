@@ -414,6 +414,25 @@ impl Observer {
         .await
     }
 
+    /// Waits until a reminder.due for attempt `attempt` of `reminder_id` arrived, and returns it.
+    pub async fn wait_for_attempt(
+        &self,
+        reminder_id: Uuid,
+        attempt: u32,
+    ) -> anyhow::Result<ObservedDue> {
+        let id = reminder_id.to_string();
+        wait_until(
+            PATIENCE,
+            &format!("reminder.due attempt {attempt} of {reminder_id}"),
+            || async {
+                self.drain().await.ok()?.into_iter().find(|observed| {
+                    observed.event.reminder_id == id && observed.event.attempt == attempt
+                })
+            },
+        )
+        .await
+    }
+
     /// Returns how many reminder.due of each reminder id arrived, after a drain.
     pub async fn counts(&self) -> anyhow::Result<HashMap<String, usize>> {
         let mut counts = HashMap::new();
@@ -482,14 +501,26 @@ impl Appointment {
                 phone_e164: "+15550100001".to_owned(),
                 locale: "en-GB".to_owned(),
                 time_zone: self.time_zone.name().to_owned(),
-                ..v1::Recipient::default()
+                first_name: "Ada".to_owned(),
+                last_name: "Lovelace".to_owned(),
             }),
             start: Some(to_timestamp(self.start)),
             end: Some(to_timestamp(self.start + chrono::Duration::minutes(30))),
             location: "12 Harley Street".to_owned(),
             participant: "Dr. Grey".to_owned(),
             business_time_zone: "Europe/London".to_owned(),
-            ..v1::AppointmentDetails::default()
+            metadata: [("room".to_owned(), "B12".to_owned())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Returns `appointment.no_show` recorded now, with the no-show `message` when given.
+    pub fn no_show(&self, message: Option<v1::ReminderPlan>) -> v1::AppointmentNoShow {
+        v1::AppointmentNoShow {
+            appointment: Some(self.details()),
+            message,
+            recorded_at: Some(to_timestamp(Utc::now())),
         }
     }
 
@@ -537,6 +568,35 @@ pub fn plan(reminder_id: Uuid, channel: v1::Channel, due_at: DateTime<Utc>) -> v
         channel: channel.into(),
         due_at: Some(to_timestamp(due_at)),
         ..v1::ReminderPlan::default()
+    }
+}
+
+/// Returns a reminder plan of `kind` with the tenant's `template`.
+pub fn plan_of_kind(
+    reminder_id: Uuid,
+    channel: v1::Channel,
+    due_at: DateTime<Utc>,
+    kind: v1::ReminderKind,
+    template: &str,
+) -> v1::ReminderPlan {
+    v1::ReminderPlan {
+        kind: kind.into(),
+        template: template.to_owned(),
+        ..plan(reminder_id, channel, due_at)
+    }
+}
+
+/// Returns a voice reminder plan that falls back to SMS with `fallback_template`.
+pub fn plan_with_sms_fallback(
+    reminder_id: Uuid,
+    due_at: DateTime<Utc>,
+    fallback_template: &str,
+) -> v1::ReminderPlan {
+    v1::ReminderPlan {
+        template: "Hello {first_name}, your appointment is on {date}.".to_owned(),
+        fallback_channel: v1::Channel::Sms.into(),
+        fallback_template: fallback_template.to_owned(),
+        ..plan(reminder_id, v1::Channel::Voice, due_at)
     }
 }
 

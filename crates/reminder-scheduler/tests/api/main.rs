@@ -4,6 +4,7 @@
 mod dispatch;
 mod exactness;
 mod helpers;
+mod kinds;
 mod lifecycle;
 mod operator_api;
 mod outcomes;

@@ -26,6 +26,11 @@ diesel::table! {
         traceparent -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        kind -> Text,
+        template -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        metadata -> Jsonb,
     }
 }
 

@@ -1,6 +1,7 @@
 //! sms-service against real Postgres and RabbitMQ, with the carrier sim in-process.
 
 mod helpers;
+mod kinds;
 mod replies;
 mod sending;
 mod webhooks;

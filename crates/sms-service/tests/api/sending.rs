@@ -470,6 +470,11 @@ async fn a_text_left_sending_by_a_crash_is_reported_failed_and_never_sent_again(
         participant: String::new(),
         status: "queued",
         traceparent: None,
+        kind: "reminder",
+        template: String::new(),
+        first_name: String::new(),
+        last_name: String::new(),
+        metadata: json!({}),
     };
     sms_service::conversations::insert(&mut connection, &row)
         .await

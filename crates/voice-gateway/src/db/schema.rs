@@ -39,6 +39,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    call_attempt_texts (attempt_id) {
+        attempt_id -> Uuid,
+        template -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        metadata -> Jsonb,
+    }
+}
+
+diesel::table! {
     opt_outs (tenant_id, phone) {
         tenant_id -> Uuid,
         phone -> Text,
@@ -79,8 +89,10 @@ diesel::table! {
 }
 
 diesel::joinable!(call_attempts -> workflows (workflow_id));
+diesel::joinable!(call_attempt_texts -> call_attempts (attempt_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    call_attempt_texts,
     call_attempts,
     opt_outs,
     tenant_settings,

@@ -346,3 +346,58 @@ async fn spoken_when_replaces_the_date_without_an_appointment_start() -> anyhow:
     );
     app.stop().await
 }
+
+/// A reminder that carries its own text (the tenant's, chosen by booking-service) speaks it
+/// in place of the built-in appointment sentence, with the given name and a metadata value
+/// filled in (a key the appointment lacks is spoken as nothing); the menu stays.
+#[tokio::test]
+async fn a_reminders_own_text_is_spoken_with_names_and_metadata() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let to = number_ending('1');
+    app.script_callee(&to, json!({"digits": ["1"]})).await?;
+    let mut reminder = reminder_for(&to);
+    reminder.template =
+        "{first_name} {last_name}, your check-up is on {date} in room {metadata.room}{metadata.floor}."
+            .to_owned();
+    reminder.metadata = [("room".to_owned(), "B12 & C".to_owned())]
+        .into_iter()
+        .collect();
+    if let Some(recipient) = reminder.recipient.as_mut() {
+        recipient.first_name = "Ada".to_owned();
+        recipient.last_name = "King".to_owned();
+    }
+    app.publish_reminder(&reminder, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&reminder).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::Confirmed);
+
+    let calls = app.finished_sim_calls_to(&to).await?;
+    let heard = spoken(&calls[0]);
+    assert_eq!(heard[0], "Hello Ada & <Bob>, this is Acme Clinic.");
+    assert!(
+        heard[1].starts_with("Ada King, your check-up is on "),
+        "{heard:?}"
+    );
+    assert!(heard[1].ends_with(" in room B12 & C."), "{heard:?}");
+    assert_eq!(heard[2], MENU);
+    app.stop().await
+}
+
+/// Follow-ups and no-show messages are SMS only: one that reaches voice is reported failed and
+/// never called.
+#[tokio::test]
+async fn a_follow_up_on_voice_is_reported_failed_without_a_call() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let to = number_ending('1');
+    let mut follow_up = reminder_for(&to);
+    follow_up.kind = v1::ReminderKind::FollowUp.into();
+    app.publish_reminder(&follow_up, Uuid::now_v7()).await?;
+    let outcome = app.next_outcome(&follow_up).await?;
+    assert_eq!(outcome.outcome(), ReminderOutcomeKind::Failed);
+    assert_eq!(
+        outcome.detail,
+        "follow-up and no-show messages are sent by SMS"
+    );
+    app.assert_no_more_outcomes().await?;
+    assert!(app.sim_calls_to(&to).await?.is_empty());
+    app.stop().await
+}
