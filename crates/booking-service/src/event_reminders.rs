@@ -38,7 +38,7 @@ use crate::domain::reminder_policy::validate_metadata;
 use crate::domain::validation::Issues;
 
 /// The offset the original applies when `remindTimeOffset` is left out.
-pub const DEFAULT_REMIND_OFFSET: &str = "PT3H";
+pub const DEFAULT_REMIND_OFFSET: &str = crate::domain::reminder_policy::DEFAULT_REMINDER_OFFSET;
 /// The language of the texts: the original sends none.
 const LOCALE: &str = "en";
 /// The longest free-text field.

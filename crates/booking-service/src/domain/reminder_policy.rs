@@ -79,7 +79,8 @@ impl Default for ReminderPolicy {
 pub struct PlanReminder {
     /// voice | sms.
     pub channel: String,
-    /// ISO 8601 duration before the start, e.g. `PT3H`, `P1D`.
+    /// ISO 8601 duration before the start, e.g. `PT3H`, `P1D`; `PT3H` when absent.
+    #[serde(default = "default_offset")]
     pub offset: String,
     /// For a voice reminder: `sms` to send a text once the call ended unanswered (no answer,
     /// busy, machine, failed) after its retries.
@@ -96,6 +97,13 @@ pub struct FollowUp {
     pub channel: String,
     /// ISO 8601 duration after the end, e.g. `PT2H`.
     pub offset: String,
+}
+
+/// The offset of a reminder that names none (the event-reminders API's default).
+pub const DEFAULT_REMINDER_OFFSET: &str = "PT3H";
+
+fn default_offset() -> String {
+    DEFAULT_REMINDER_OFFSET.to_owned()
 }
 
 fn sms_channel() -> String {
@@ -590,6 +598,18 @@ mod tests {
             (no_show.kind, no_show.template),
             (MessageKind::NoShow, None)
         );
+    }
+
+    #[test]
+    fn a_reminder_without_an_offset_is_three_hours_before() {
+        let mut issues = Issues::default();
+        let (policy, _) = policy(serde_json::json!({"reminders": [{"channel": "sms"}]})).validate(
+            3,
+            &mut issues,
+            "",
+        );
+        assert!(issues.is_empty());
+        assert_eq!(policy.reminders[0].offset, "PT3H");
     }
 
     #[test]
