@@ -819,26 +819,7 @@ pub async fn cancel(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<EventReminder, EventReminderError> {
-    let (mut reminder, appointment_id, _) = find(connection, tenant.id, id, true)
-        .await?
-        .ok_or(EventReminderError::NotFound)?;
-    match reminder.status.as_str() {
-        "cancelled" => return Ok(reminder),
-        "no_show" => return Err(bad("uuid", "the reminder was marked a no-show")),
-        _ => {}
-    }
-    let command = CancelBooking {
-        appointment_id,
-        slot: None,
-        start: None,
-        reason: "api".to_owned(),
-    };
-    commands::cancel(connection, tenant.id, command, now)
-        .await
-        .map_err(|error| command_error(error, "cancel"))?;
-    set_status(connection, id, "cancelled").await?;
-    reminder.status = "cancelled".to_owned();
-    Ok(reminder)
+    end(connection, tenant, id, Ending::Cancelled, now).await
 }
 
 /// Records that the subscriber missed event `id`: the no-show message goes out now and the
@@ -849,19 +830,68 @@ pub async fn no_show(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<EventReminder, EventReminderError> {
+    end(connection, tenant, id, Ending::NoShow, now).await
+}
+
+/// The two ways a reminder ends for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Cancelled,
+    NoShow,
+}
+
+impl Ending {
+    fn status(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::NoShow => "no_show",
+        }
+    }
+}
+
+/// Ends reminder `id` as `ending` through the native command; ending it the same way again
+/// answers it unchanged, the other way is refused.
+async fn end(
+    connection: &mut AsyncPgConnection,
+    tenant: &Tenant,
+    id: Uuid,
+    ending: Ending,
+    now: DateTime<Utc>,
+) -> Result<EventReminder, EventReminderError> {
     let (mut reminder, appointment_id, _) = find(connection, tenant.id, id, true)
         .await?
         .ok_or(EventReminderError::NotFound)?;
-    match reminder.status.as_str() {
-        "no_show" => return Ok(reminder),
-        "cancelled" => return Err(bad("uuid", "the reminder is cancelled")),
-        _ => {}
+    if reminder.status == ending.status() {
+        return Ok(reminder);
     }
-    commands::record_no_show(connection, tenant.id, &tenant.name, appointment_id, now)
-        .await
-        .map_err(|error| command_error(error, "no-show"))?;
-    set_status(connection, id, "no_show").await?;
-    reminder.status = "no_show".to_owned();
+    if reminder.status != "active" {
+        return Err(bad(
+            "uuid",
+            format!("the reminder is {}", reminder.status.replace('_', "-")),
+        ));
+    }
+    let ended = match ending {
+        Ending::Cancelled => {
+            let command = CancelBooking {
+                appointment_id,
+                slot: None,
+                start: None,
+                reason: "api".to_owned(),
+            };
+            commands::cancel(connection, tenant.id, command, now)
+                .await
+                .map(|_| ())
+                .map_err(|error| command_error(error, "cancel"))
+        }
+        Ending::NoShow => {
+            commands::record_no_show(connection, tenant.id, &tenant.name, appointment_id, now)
+                .await
+                .map_err(|error| command_error(error, "no-show"))
+        }
+    };
+    ended?;
+    set_status(connection, id, ending.status()).await?;
+    reminder.status = ending.status().to_owned();
     Ok(reminder)
 }
 

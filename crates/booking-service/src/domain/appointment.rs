@@ -289,39 +289,12 @@ impl CreateAppointmentRequest {
     }
 }
 
-/// Parses an ISO 8601 duration made of weeks, days, hours, minutes and seconds. Years and
-/// months are refused: their length depends on the calendar, and a reminder must be exact.
+/// Parses an ISO 8601 duration as elapsed time, days counted as 24 hours: what the catalog's
+/// entity defaults store (as minutes). Reminders of appointments and policies are applied on
+/// the calendar instead ([`Offset`]).
 pub fn parse_offset(text: &str) -> Result<Duration, String> {
-    let parsed = iso8601::duration(text.trim())
-        .map_err(|_| "must be an ISO 8601 duration such as PT2H or P1DT30M".to_owned())?;
-    let duration = match parsed {
-        iso8601::Duration::Weeks(weeks) => Duration::weeks(i64::from(weeks)),
-        iso8601::Duration::YMDHMS {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            millisecond,
-        } => {
-            if year != 0 || month != 0 {
-                return Err("must not use years or months; write days instead (P30D)".to_owned());
-            }
-            Duration::days(i64::from(day))
-                + Duration::hours(i64::from(hour))
-                + Duration::minutes(i64::from(minute))
-                + Duration::seconds(i64::from(second))
-                + Duration::milliseconds(i64::from(millisecond))
-        }
-    };
-    if duration <= Duration::zero() {
-        return Err("must be longer than zero".to_owned());
-    }
-    if duration > Duration::days(366) {
-        return Err("must be at most a year".to_owned());
-    }
-    Ok(duration)
+    let offset = Offset::parse(text)?;
+    Ok(Duration::days(offset.days) + offset.clock)
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use attend_events::{from_timestamp, v1};
+use attend_events::v1;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Observer, TestApp, decode};
+use crate::helpers::{Observer, TestApp, decode, due, next_of};
 use crate::reminder_policies::wait_for_opt_out;
 use crate::seed::{CatalogSpec, seed_catalog};
 
@@ -43,19 +43,6 @@ fn sample(event_type: Uuid, when: &str) -> Value {
         "sendEligibleSubscribersOnly": true,
         "metadata": {"eventLocation": "New York"}
     })
-}
-
-async fn next_of(observer: &mut Observer, event_type: &str) -> Vec<u8> {
-    loop {
-        let (kind, body) = observer.next(Duration::from_secs(10)).await;
-        if kind == event_type {
-            return body;
-        }
-    }
-}
-
-fn due(plan: &v1::ReminderPlan) -> DateTime<Utc> {
-    from_timestamp(plan.due_at.as_ref()).unwrap()
 }
 
 #[tokio::test]

@@ -289,3 +289,25 @@ pub fn problem_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl Observer {
+    /// Returns the body of the next event of `event_type`, skipping others.
+    pub async fn next_of(&mut self, event_type: &str) -> Vec<u8> {
+        loop {
+            let (kind, body) = self.next(Duration::from_secs(10)).await;
+            if kind == event_type {
+                return body;
+            }
+        }
+    }
+}
+
+/// Returns the body of the next `event_type` event `observer` sees.
+pub async fn next_of(observer: &mut Observer, event_type: &str) -> Vec<u8> {
+    observer.next_of(event_type).await
+}
+
+/// Returns when a planned reminder is due.
+pub fn due(plan: &attend_events::v1::ReminderPlan) -> chrono::DateTime<chrono::Utc> {
+    attend_events::from_timestamp(plan.due_at.as_ref()).unwrap()
+}

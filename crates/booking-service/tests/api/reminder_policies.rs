@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use attend_events::{from_timestamp, v1};
+use attend_events::v1;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Observer, TestApp, decode, problem_fields};
+use crate::helpers::{Observer, TestApp, decode, due, next_of, problem_fields};
 use crate::seed::{CatalogSpec, date_in, seed_catalog};
 
 const SCHEDULED: &str = "attend.appointment.scheduled.v1";
@@ -35,19 +35,6 @@ fn full_policy() -> Value {
              "text": "[{business}] We missed you, {first_name}. Call us to rebook."}
         ]
     })
-}
-
-async fn next_of(observer: &mut Observer, event_type: &str) -> Vec<u8> {
-    loop {
-        let (kind, body) = observer.next(Duration::from_secs(10)).await;
-        if kind == event_type {
-            return body;
-        }
-    }
-}
-
-fn due(plan: &v1::ReminderPlan) -> DateTime<Utc> {
-    from_timestamp(plan.due_at.as_ref()).unwrap()
 }
 
 #[tokio::test]
