@@ -33,6 +33,10 @@ pub mod routing_keys {
     pub const SUBSCRIBER_OPTED_OUT: &str = "subscriber.opted_out";
     /// [`crate::v1::SubscriberOptedIn`].
     pub const SUBSCRIBER_OPTED_IN: &str = "subscriber.opted_in";
+    /// [`crate::v1::TenantApiKeyIssued`].
+    pub const TENANT_API_KEY_ISSUED: &str = "tenant.api_key_issued";
+    /// [`crate::v1::TenantApiKeyRevoked`].
+    pub const TENANT_API_KEY_REVOKED: &str = "tenant.api_key_revoked";
 }
 
 /// A message that can be published as an event.
@@ -108,5 +112,19 @@ impl Event for v1::SubscriberOptedIn {
     const TYPE: &'static str = "attend.subscriber.opted_in.v1";
     fn routing_key(&self) -> &'static str {
         routing_keys::SUBSCRIBER_OPTED_IN
+    }
+}
+
+impl Event for v1::TenantApiKeyIssued {
+    const TYPE: &'static str = "attend.tenant.api_key_issued.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::TENANT_API_KEY_ISSUED
+    }
+}
+
+impl Event for v1::TenantApiKeyRevoked {
+    const TYPE: &'static str = "attend.tenant.api_key_revoked.v1";
+    fn routing_key(&self) -> &'static str {
+        routing_keys::TENANT_API_KEY_REVOKED
     }
 }
