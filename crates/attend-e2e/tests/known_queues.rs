@@ -15,6 +15,7 @@ fn cleanup_knows_every_queue_the_services_declare() {
         voice_gateway::settings::consumer_spec().queue,
         voice_gateway::settings::cancelled_consumer_spec().queue,
         voice_gateway::consent::consumer_spec().queue,
+        voice_gateway::api_keys::consumer_spec().queue,
         sms_service::reminders::consumer_spec().queue,
         sms_service::control::consumer_spec().queue,
     ];

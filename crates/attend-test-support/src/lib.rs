@@ -26,6 +26,7 @@ pub const KNOWN_QUEUES: &[&str] = &[
     "voice.tenant-settings",
     "voice.appointments-cancelled",
     "voice.subscribers",
+    "voice.tenant-keys",
     "sms.reminders-due",
     "sms.control",
     "test.observer",

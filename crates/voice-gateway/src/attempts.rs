@@ -143,15 +143,16 @@ impl Outcome {
     }
 }
 
-/// One reminder call, as the dialer and the webhooks see it.
+/// One call, as the dialer and the webhooks see it: a reminder call, or a call of a robo-call
+/// batch (no reminder; its batch data is in `batch_calls` under the same id).
 #[derive(Debug, Clone)]
 pub struct CallAttempt {
-    /// The attempt id, carried in every webhook URL.
+    /// The attempt id, carried in every webhook URL (the `call_id` of a batch call).
     pub id: Uuid,
-    /// The reminder it delivers.
-    pub reminder_id: Uuid,
-    /// The appointment it is about.
-    pub appointment_id: Uuid,
+    /// The reminder it delivers; `None` for a batch call.
+    pub reminder_id: Option<Uuid>,
+    /// The appointment it is about; `None` for a batch call.
+    pub appointment_id: Option<Uuid>,
     /// The tenant.
     pub tenant_id: Uuid,
     /// The number to call, E.164.
@@ -186,12 +187,25 @@ pub struct CallAttempt {
     pub traceparent: Option<String>,
 }
 
+impl CallAttempt {
+    /// Returns whether this is a call of a robo-call batch rather than a reminder call.
+    pub fn is_batch_call(&self) -> bool {
+        self.reminder_id.is_none()
+    }
+
+    /// Returns whether the call's workflow has ended (a hangup turn was answered): any later
+    /// webhook gets a goodbye and changes nothing.
+    pub fn flow_finished(&self) -> bool {
+        self.flow.current_node.is_none() && self.flow.step > 0
+    }
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = call_attempts, check_for_backend(diesel::pg::Pg))]
 struct CallAttemptRow {
     id: Uuid,
-    reminder_id: Uuid,
-    appointment_id: Uuid,
+    reminder_id: Option<Uuid>,
+    appointment_id: Option<Uuid>,
     tenant_id: Uuid,
     to_number: String,
     recipient_name: String,
@@ -284,10 +298,10 @@ fn into_domain(rows: Vec<CallAttemptRow>) -> QueryResult<Vec<CallAttempt>> {
 pub struct NewCallAttempt {
     /// A fresh UUIDv7.
     pub id: Uuid,
-    /// The reminder's key; a second attempt for it is never created.
-    pub reminder_id: Uuid,
-    /// The appointment.
-    pub appointment_id: Uuid,
+    /// The reminder's key; a second attempt for it is never created. `None` for batch calls.
+    pub reminder_id: Option<Uuid>,
+    /// The appointment; `None` for batch calls.
+    pub appointment_id: Option<Uuid>,
     /// The tenant.
     pub tenant_id: Uuid,
     /// The number to call.
@@ -320,7 +334,7 @@ pub struct NewCallAttempt {
 
 /// Records `attempt` unless its (reminder, attempt number) already has one; returns whether
 /// it was new.
-#[tracing::instrument(skip_all, fields(reminder_id = %attempt.reminder_id))]
+#[tracing::instrument(skip_all, fields(reminder_id = ?attempt.reminder_id))]
 pub async fn insert(
     connection: &mut AsyncPgConnection,
     attempt: &NewCallAttempt,
@@ -366,17 +380,21 @@ pub async fn find_by_reminder(
     row.map(CallAttemptRow::into_domain).transpose()
 }
 
-/// Claims up to `limit` queued attempts that are due (SKIP LOCKED, so replicas share the
-/// work) and marks them `placing` until `give_up_at`. The caller commits before calling the
-/// carrier, so the attempt is on record before any call exists.
+/// Claims up to `limit` queued reminder attempts that are due (SKIP LOCKED, so replicas share
+/// the work) and marks them `placing` until `give_up_at`. The caller commits before calling
+/// the carrier, so the attempt is on record before any call exists.
 #[tracing::instrument(skip_all)]
 pub async fn claim_due(
     connection: &mut AsyncPgConnection,
     limit: i64,
     give_up_at: DateTime<Utc>,
 ) -> QueryResult<Vec<CallAttempt>> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
     let ids: Vec<Uuid> = call_attempts::table
         .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str()))
+        .filter(call_attempts::reminder_id.is_not_null())
         .filter(call_attempts::next_attempt_at.le(diesel::dsl::now))
         .order(call_attempts::next_attempt_at)
         .limit(limit)
@@ -385,21 +403,94 @@ pub async fn claim_due(
         .select(call_attempts::id)
         .load(connection)
         .await?;
+    mark_placing(connection, &ids, give_up_at).await
+}
+
+/// Claims up to `limit` queued batch calls that are due, taking them round-robin across
+/// tenants (each tenant's in batch order) and never more than `per_tenant_cap` batch calls
+/// of one tenant holding a line at once. The caller holds the pacer lock, so the counts it
+/// reads stay true until it commits.
+#[tracing::instrument(skip_all)]
+pub async fn claim_batch_calls(
+    connection: &mut AsyncPgConnection,
+    limit: i64,
+    per_tenant_cap: i64,
+    give_up_at: DateTime<Utc>,
+) -> QueryResult<Vec<CallAttempt>> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    #[derive(QueryableByName)]
+    struct Claimable {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    // rn is the call's place in its tenant's queue: ordering by it first interleaves the
+    // tenants, so a 10,000-call batch of one tenant does not hold back another's batch.
+    let claimable: Vec<Claimable> = diesel::sql_query(
+        "WITH active AS ( \
+             SELECT a.tenant_id, count(*) AS lines FROM call_attempts a \
+             WHERE a.reminder_id IS NULL \
+               AND a.status IN ('placing', 'unknown', 'placed', 'in_progress') \
+             GROUP BY a.tenant_id), \
+         queued AS ( \
+             SELECT a.id, a.tenant_id, row_number() OVER ( \
+                 PARTITION BY a.tenant_id ORDER BY a.next_attempt_at, b.position) AS rn \
+             FROM call_attempts a JOIN batch_calls b ON b.id = a.id \
+             WHERE a.status = 'queued' AND a.reminder_id IS NULL \
+               AND a.next_attempt_at <= now()) \
+         SELECT q.id FROM queued q LEFT JOIN active USING (tenant_id) \
+         WHERE q.rn <= $1 - coalesce(active.lines, 0) \
+         ORDER BY q.rn, q.tenant_id \
+         LIMIT $2",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(per_tenant_cap)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(connection)
+    .await?;
+    let ids: Vec<Uuid> = claimable.into_iter().map(|row| row.id).collect();
+    mark_placing(connection, &ids, give_up_at).await
+}
+
+/// Marks the queued attempts `ids` as `placing` until `give_up_at` and counts a try; returns
+/// them. Attempts that are no longer queued are left alone.
+async fn mark_placing(
+    connection: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    give_up_at: DateTime<Utc>,
+) -> QueryResult<Vec<CallAttempt>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = diesel::update(call_attempts::table.filter(call_attempts::id.eq_any(&ids)))
-        .set((
-            call_attempts::status.eq(AttemptStatus::Placing.as_str()),
-            call_attempts::tries.eq(call_attempts::tries + 1),
-            call_attempts::next_attempt_at.eq(give_up_at),
-            call_attempts::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(CallAttemptRow::as_returning())
-        .get_results(connection)
-        .await?;
+    let rows = diesel::update(
+        call_attempts::table
+            .filter(call_attempts::id.eq_any(ids))
+            .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str())),
+    )
+    .set((
+        call_attempts::status.eq(AttemptStatus::Placing.as_str()),
+        call_attempts::tries.eq(call_attempts::tries + 1),
+        call_attempts::next_attempt_at.eq(give_up_at),
+        call_attempts::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(CallAttemptRow::as_returning())
+    .get_results(connection)
+    .await?;
     into_domain(rows)
 }
+
+/// Returns how many calls hold a line at the carrier now (placing, unknown, placed or in
+/// progress): every kind, every tenant.
+pub async fn count_lines_in_use(connection: &mut AsyncPgConnection) -> QueryResult<i64> {
+    call_attempts::table
+        .filter(call_attempts::status.eq_any(LINE_STATUSES))
+        .count()
+        .get_result(connection)
+        .await
+}
+
+/// The statuses in which a call may hold a line at the carrier.
+const LINE_STATUSES: [&str; 4] = ["placing", "unknown", "placed", "in_progress"];
 
 /// Returns up to `limit` attempts still waiting on the carrier past their deadline, locked
 /// (SKIP LOCKED).
@@ -604,6 +695,12 @@ pub async fn settle(
     detail: &str,
     provider_ref: Option<&str>,
 ) -> QueryResult<bool> {
+    let (Some(reminder_id), Some(appointment_id)) = (attempt.reminder_id, attempt.appointment_id)
+    else {
+        // Batch calls end through batches::settle_call; callers branch before this.
+        tracing::error!(attempt_id = %attempt.id, "a batch call has no reminder outcome");
+        return Ok(false);
+    };
     let occurred_at = Utc::now();
     let updated = diesel::update(
         call_attempts::table
@@ -622,8 +719,8 @@ pub async fn settle(
         return Ok(false);
     }
     let event = v1::ReminderOutcome {
-        reminder_id: attempt.reminder_id.to_string(),
-        appointment_id: attempt.appointment_id.to_string(),
+        reminder_id: reminder_id.to_string(),
+        appointment_id: appointment_id.to_string(),
         tenant_id: attempt.tenant_id.to_string(),
         channel: v1::Channel::Voice.into(),
         outcome: outcome.kind().into(),
@@ -637,7 +734,7 @@ pub async fn settle(
             .values((
                 opt_outs::tenant_id.eq(attempt.tenant_id),
                 opt_outs::phone.eq(&attempt.to_number),
-                opt_outs::reminder_id.eq(attempt.reminder_id),
+                opt_outs::reminder_id.eq(reminder_id),
                 opt_outs::source.eq(consent::VOICE_KEYPRESS),
             ))
             .on_conflict_do_nothing()

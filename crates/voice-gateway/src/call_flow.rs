@@ -1,22 +1,36 @@
 //! Turns a workflow turn into the carrier's XML for one call, in the recipient's language,
 //! with the tenant's wording; and the few fixed answers outside any workflow.
 
+use std::collections::HashMap;
+
 use crate::attempts::CallAttempt;
+use crate::batches::BatchCall;
 use crate::reminders::ReminderTexts;
 use crate::settings::VoiceSettings;
 use crate::templates::{self, Values, Wording};
 use crate::workflow::{TemplateRef, Turn, TurnEnd};
-use crate::xml::{Element, Gather, Speak};
+use crate::xml::{self, Element, Gather, Speak};
 
 /// The language prompts are spoken in when the recipient has none.
 pub const DEFAULT_LANGUAGE: &str = "en-US";
 
-/// What the prompts of one call say, and where its keys go.
+/// What the prompts of one call say, with which voice, and where its keys go.
 #[derive(Debug, Clone)]
 pub struct Script {
-    wording: Wording,
+    texts: Texts,
+    voice: String,
     speech_language: String,
     input_url: String,
+}
+
+/// Where a call's words come from.
+#[derive(Debug, Clone)]
+enum Texts {
+    /// A reminder: template names and inline texts in the recipient's language, filled from
+    /// the reminder.
+    Reminder(Box<Wording>),
+    /// A batch call: inline texts filled with the call's variables.
+    Batch(HashMap<String, String>),
 }
 
 impl Script {
@@ -52,35 +66,71 @@ impl Script {
         };
         Self {
             speech_language: templates::speech_language(&attempt.locale, &language),
-            wording: Wording::new(&language, &settings.templates, values),
+            voice: xml::VOICE.to_owned(),
+            texts: Texts::Reminder(Box::new(Wording::new(
+                &language,
+                &settings.templates,
+                values,
+            ))),
             input_url: format!("{public_url}/voice/input?attempt={}", attempt.id),
         }
     }
 
     /// Returns this script with the reminder's own `appointment` text and the values of
-    /// `{first_name}`, `{last_name}` and `{metadata.key}`.
+    /// `{first_name}`, `{last_name}` and `{metadata.key}` (a batch call's script is unchanged).
     #[must_use]
     pub fn with_reminder_texts(mut self, texts: ReminderTexts) -> Self {
-        self.wording = self
-            .wording
-            .with_appointment_text(Some(&texts.template))
-            .with_recipient_details(&texts.first_name, &texts.last_name, texts.metadata);
+        if let Texts::Reminder(wording) = self.texts {
+            self.texts = Texts::Reminder(Box::new(
+                wording
+                    .with_appointment_text(Some(&texts.template))
+                    .with_recipient_details(&texts.first_name, &texts.last_name, texts.metadata),
+            ));
+        }
         self
+    }
+
+    /// Returns the script of batch call `call`: its variables, spoken with the batch's voice.
+    pub fn for_batch(call: &BatchCall, public_url: &str) -> Self {
+        Self {
+            texts: Texts::Batch(call.variables.clone()),
+            voice: call.speak_voice.clone(),
+            speech_language: call.speak_language.clone(),
+            input_url: format!("{public_url}/voice/input?attempt={}", call.id),
+        }
     }
 
     /// Returns the text of a template reference.
     pub fn text(&self, template: &TemplateRef) -> String {
-        match template {
-            TemplateRef::Name(name) => self.wording.text(name),
-            TemplateRef::Inline { text } => self.wording.fill(text),
+        match (&self.texts, template) {
+            (Texts::Reminder(wording), TemplateRef::Name(name)) => wording.text(name),
+            (Texts::Reminder(wording), TemplateRef::Inline { text }) => wording.fill(text),
+            (Texts::Batch(values), TemplateRef::Inline { text }) => {
+                templates::fill_variables(text, values)
+            }
+            // Validation keeps template names out of robocall workflows.
+            (Texts::Batch(_), TemplateRef::Name(_)) => String::new(),
         }
     }
 
     fn speak(&self, template: &TemplateRef) -> Speak {
         Speak {
             text: self.text(template),
+            voice: self.voice.clone(),
             language: self.speech_language.clone(),
         }
+    }
+
+    /// Returns what to answer a webhook after the call's workflow (or outcome) is over.
+    pub fn closing(&self) -> Vec<Element> {
+        vec![
+            Element::Speak(Speak {
+                text: "Thank you. Goodbye.".to_owned(),
+                voice: self.voice.clone(),
+                language: self.speech_language.clone(),
+            }),
+            Element::Hangup,
+        ]
     }
 
     /// Returns the XML elements of `turn`, issued at flow step `step`: the speech, then either
@@ -134,18 +184,8 @@ pub fn apology() -> Vec<Element> {
     vec![
         Element::Speak(Speak {
             text: "Sorry, we cannot find this call. Goodbye.".to_owned(),
+            voice: xml::VOICE.to_owned(),
             language: DEFAULT_LANGUAGE.to_owned(),
-        }),
-        Element::Hangup,
-    ]
-}
-
-/// Returns what to answer a key press after the call's outcome is already settled.
-pub fn closing(language: &str) -> Vec<Element> {
-    vec![
-        Element::Speak(Speak {
-            text: "Thank you. Goodbye.".to_owned(),
-            language: language.to_owned(),
         }),
         Element::Hangup,
     ]

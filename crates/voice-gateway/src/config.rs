@@ -33,6 +33,24 @@ pub struct Config {
     pub callback_number: String,
     /// How the dialer paces make-call requests.
     pub dialer: DialerConfig,
+    /// How batch completion callbacks are sent.
+    pub callbacks: CallbackConfig,
+}
+
+/// How batch completion callbacks are sent and retried.
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    /// `CALLBACK_TIMEOUT_MS`: one request's time limit (default 10000).
+    pub timeout: Duration,
+    /// `CALLBACK_RETRY_BASE_MS`: the pause after the first failure; doubles per failure, with
+    /// jitter (default 30000).
+    pub retry_base: Duration,
+    /// `CALLBACK_RETRY_MAX_MS`: the longest pause between two tries (default 3600000).
+    pub retry_max: Duration,
+    /// `CALLBACK_GIVE_UP_SECS`: how long after the batch completed tries go on (default 86400).
+    pub give_up_after: Duration,
+    /// `CALLBACK_POLL_MS`: how often due callbacks are looked for (default 1000).
+    pub poll_interval: Duration,
 }
 
 /// The Vobiz account calls are placed with.
@@ -71,6 +89,24 @@ pub struct DialerConfig {
     pub call_watchdog: Duration,
     /// `DIALER_CONCURRENCY`: make-call requests in flight at once (default 8).
     pub concurrency: usize,
+    /// The carrier account's limits, shared by every replica.
+    pub limits: CarrierLimits,
+}
+
+/// What the carrier account allows, and how batches share it with reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarrierLimits {
+    /// `CARRIER_CPS`: make-call requests per second, every kind of call, all replicas together
+    /// (default 10).
+    pub calls_per_second: u32,
+    /// `CARRIER_MAX_CALLS`: calls holding a line at once, every kind (default 50).
+    pub max_lines: u32,
+    /// `BATCH_MAX_CALLS_PER_TENANT`: batch calls of one tenant holding a line at once
+    /// (default 10).
+    pub batch_lines_per_tenant: u32,
+    /// `BATCH_RESERVED_LINES`: lines batch calls never take, so a reminder always finds one
+    /// (default 5; less than `CARRIER_MAX_CALLS`).
+    pub reserved_for_reminders: u32,
 }
 
 impl Config {
@@ -119,6 +155,14 @@ impl Config {
             outcome_unknown_grace: seconds(env, "DIALER_UNKNOWN_GRACE_SECS", 600, 1..=86_400)?,
             call_watchdog: seconds(env, "CALL_WATCHDOG_SECS", 15_000, 1..=172_800)?,
             concurrency,
+            limits: carrier_limits(env)?,
+        };
+        let callbacks = CallbackConfig {
+            timeout: millis(env, "CALLBACK_TIMEOUT_MS", 10_000, 100..=120_000)?,
+            retry_base: millis(env, "CALLBACK_RETRY_BASE_MS", 30_000, 1..=3_600_000)?,
+            retry_max: millis(env, "CALLBACK_RETRY_MAX_MS", 3_600_000, 1..=86_400_000)?,
+            give_up_after: seconds(env, "CALLBACK_GIVE_UP_SECS", 86_400, 1..=604_800)?,
+            poll_interval: millis(env, "CALLBACK_POLL_MS", 1_000, 10..=60_000)?,
         };
         Ok(Self {
             common,
@@ -132,8 +176,34 @@ impl Config {
             },
             callback_number,
             dialer,
+            callbacks,
         })
     }
+}
+
+fn carrier_limits(env: &Env) -> Result<CarrierLimits, ConfigError> {
+    let whole = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let value = env.or(name, default, &expected)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(name, format!("must be {expected}")))
+        }
+    };
+    let limits = CarrierLimits {
+        calls_per_second: whole("CARRIER_CPS", 10, 1..=1_000)?,
+        max_lines: whole("CARRIER_MAX_CALLS", 50, 1..=100_000)?,
+        batch_lines_per_tenant: whole("BATCH_MAX_CALLS_PER_TENANT", 10, 1..=100_000)?,
+        reserved_for_reminders: whole("BATCH_RESERVED_LINES", 5, 0..=100_000)?,
+    };
+    if limits.reserved_for_reminders >= limits.max_lines {
+        return Err(ConfigError::new(
+            "BATCH_RESERVED_LINES",
+            "must be less than CARRIER_MAX_CALLS, or no batch call could ever be placed",
+        ));
+    }
+    Ok(limits)
 }
 
 /// Reads an absolute http(s) URL and returns it normalized (as the carrier's URL parser
@@ -206,6 +276,17 @@ mod tests {
         assert_eq!(config.callback_number, "+15550100000");
         assert_eq!(config.dialer.max_tries, 5);
         assert_eq!(config.vobiz.request_timeout, Duration::from_secs(10));
+        assert_eq!(config.dialer.limits.calls_per_second, 10);
+        assert_eq!(config.callbacks.give_up_after, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn reserving_every_line_for_reminders_is_refused() {
+        let env = Env::from_pairs([("CARRIER_MAX_CALLS", "5"), ("BATCH_RESERVED_LINES", "5")]);
+        assert_eq!(
+            Config::from_env(&env).unwrap_err().variable,
+            "BATCH_RESERVED_LINES"
+        );
     }
 
     #[test]

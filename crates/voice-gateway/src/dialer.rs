@@ -7,17 +7,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use attend_runtime::db::DbPool;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::QueryResult;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::StreamExt;
-use tokio::sync::Notify;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::attempts::{self, AttemptStatus, CallAttempt, Outcome};
+use crate::batches::{self, CallResult};
 use crate::carrier::{CallRequest, PlaceCallError, PlacedCall, VoiceCarrier};
-use crate::config::DialerConfig;
+use crate::config::{CarrierLimits, DialerConfig};
+use crate::db::schema::dial_pacer;
 use crate::{mask, settings};
 
 /// The longest pause between two tries of one call.
@@ -54,67 +57,152 @@ impl Dialer {
         }
     }
 
-    /// Dials until `cancel` fires: whenever woken, and at least every poll interval. A batch
-    /// in flight is finished (each request is bounded by its timeout) so its results are
-    /// recorded.
+    /// Dials until `cancel` fires: whenever woken, and at least every poll interval, never
+    /// faster than the carrier's pace and caps allow. Requests in flight are finished (each is
+    /// bounded by its timeout) so their results are recorded.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(carrier = self.carrier.name(), "dialer started");
+        tracing::info!(carrier = self.carrier.name(), limits = ?self.config.limits, "dialer started");
+        let dialer = Arc::new(self);
+        let requests = Arc::new(Semaphore::new(dialer.config.concurrency.max(1)));
+        let in_flight = TaskTracker::new();
+        let mut overdue_checked: Option<tokio::time::Instant> = None;
         while !cancel.is_cancelled() {
-            if let Err(error) = self.settle_overdue().await {
-                tracing::warn!(
-                    error.message = %error,
-                    error.cause_chain = ?error,
-                    "failed to settle overdue attempts"
-                );
+            if overdue_checked.is_none_or(|at| at.elapsed() >= dialer.config.poll_interval) {
+                overdue_checked = Some(tokio::time::Instant::now());
+                if let Err(error) = dialer.settle_overdue().await {
+                    tracing::warn!(
+                        error.message = %error,
+                        error.cause_chain = ?error,
+                        "failed to settle overdue attempts"
+                    );
+                }
             }
-            if let Err(error) = self.dial_due(&cancel).await {
-                tracing::warn!(
-                    error.message = %error,
-                    error.cause_chain = ?error,
-                    "dialing failed, retrying"
-                );
-            }
+            // One free request slot at least before claiming: a claimed call is sent at once.
+            let first = tokio::select! {
+                () = cancel.cancelled() => break,
+                permit = requests.clone().acquire_owned() => permit?,
+            };
+            let free = requests.available_permits() + 1;
+            let round = match dialer.claim(free).await {
+                Ok(round) => round,
+                Err(error) => {
+                    tracing::warn!(
+                        error.message = %error,
+                        error.cause_chain = ?error,
+                        "dialing failed, retrying"
+                    );
+                    Round::Idle
+                }
+            };
+            let pause = match round {
+                Round::Claimed(claimed) => {
+                    let mut permit = Some(first);
+                    for attempt in claimed {
+                        let permit = match permit.take() {
+                            Some(permit) => permit,
+                            None => requests.clone().acquire_owned().await?,
+                        };
+                        let dialer = dialer.clone();
+                        in_flight.spawn(async move {
+                            dialer.place(attempt).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Round::Paced(wait) => {
+                    drop(first);
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {},
+                    }
+                    continue;
+                }
+                Round::Idle => {
+                    drop(first);
+                    dialer.config.poll_interval
+                }
+            };
             tokio::select! {
                 () = cancel.cancelled() => break,
-                () = self.wake.notified() => {},
-                () = tokio::time::sleep(self.config.poll_interval) => {},
+                () = dialer.wake.notified() => {},
+                () = tokio::time::sleep(pause) => {},
             }
         }
+        in_flight.close();
+        in_flight.wait().await;
         Ok(())
     }
 
-    /// Claims and places batches of due attempts until none is left.
-    async fn dial_due(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
-        let batch_size = i64::try_from(self.config.concurrency).unwrap_or(8);
-        while !cancel.is_cancelled() {
-            let give_up_at =
-                Utc::now() + self.config.outcome_unknown_grace + self.config.retry_base;
-            let mut connection = self.pool.get().await.context("no database connection")?;
-            // Committed before any request goes out: from here on the attempt exists, and a
-            // crash leaves a `placing` row that is settled as unknown, never dialed again.
-            let claimed = connection
-                .transaction::<_, anyhow::Error, _>(async |connection| {
-                    let claimed = attempts::claim_due(connection, batch_size, give_up_at).await?;
-                    Ok(hold_outside_window(connection, claimed).await?)
-                })
-                .await
-                .context("failed to claim due attempts")?;
-            drop(connection);
-            let Some(claimed) = claimed else {
-                return Ok(());
-            };
-            futures_util::stream::iter(claimed)
-                .for_each_concurrent(self.config.concurrency, |attempt| self.place(attempt))
-                .await;
-        }
-        Ok(())
+    /// Claims what may be dialed now, at most `limit`: reminders first, then batch calls
+    /// round-robin across tenants, within the carrier's pace and line caps. Everything is
+    /// decided under the pacer's row lock, so replicas together keep the limits, and committed
+    /// as `placing` before any request goes out.
+    async fn claim(&self, limit: usize) -> anyhow::Result<Round> {
+        let config = self.config.clone();
+        let mut connection = self.pool.get().await.context("no database connection")?;
+        // Committed before any request goes out: from here on the attempt exists, and a
+        // crash leaves a `placing` row that is settled as unknown, never dialed again.
+        let round = connection
+            .transaction::<_, anyhow::Error, _>(async |connection| {
+                let (arrival, now): (DateTime<Utc>, DateTime<Utc>) = dial_pacer::table
+                    .find(1_i16)
+                    .for_update()
+                    .select((
+                        dial_pacer::theoretical_arrival,
+                        diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"),
+                    ))
+                    .first(connection)
+                    .await
+                    .context("the dial pacer row is missing")?;
+                let pace = Pace::new(&config.limits, limit);
+                let allowed = match pace.allowance(arrival, now) {
+                    Allowance::Wait(wait) => return Ok(Round::Paced(wait)),
+                    Allowance::Now(allowed) => allowed,
+                };
+                let lines = attempts::count_lines_in_use(connection).await?;
+                let free_lines = i64::from(config.limits.max_lines) - lines;
+                let wanted = i64::try_from(allowed).unwrap_or(i64::MAX).min(free_lines);
+                if wanted <= 0 {
+                    return Ok(Round::Idle);
+                }
+                let give_up_at = now + config.outcome_unknown_grace + config.retry_base;
+                let mut claimed = attempts::claim_due(connection, wanted, give_up_at).await?;
+                let claimed_reminders = i64::try_from(claimed.len()).unwrap_or(0);
+                let batch_lines = free_lines
+                    - i64::from(config.limits.reserved_for_reminders)
+                    - claimed_reminders;
+                let batch_wanted = (wanted - claimed_reminders).min(batch_lines);
+                claimed.extend(
+                    attempts::claim_batch_calls(
+                        connection,
+                        batch_wanted,
+                        i64::from(config.limits.batch_lines_per_tenant),
+                        give_up_at,
+                    )
+                    .await?,
+                );
+                if claimed.is_empty() {
+                    return Ok(Round::Idle);
+                }
+                let next_arrival = pace.after(arrival, now, claimed.len());
+                diesel::update(dial_pacer::table.find(1_i16))
+                    .set(dial_pacer::theoretical_arrival.eq(next_arrival))
+                    .execute(connection)
+                    .await?;
+                let to_dial = hold_outside_window(connection, claimed).await?;
+                Ok(Round::Claimed(to_dial.unwrap_or_default()))
+            })
+            .await
+            .context("failed to claim due attempts")?;
+        Ok(round)
     }
 
     async fn place(&self, attempt: CallAttempt) {
         let span = tracing::info_span!(
             "place_call",
             attempt_id = %attempt.id,
-            reminder_id = %attempt.reminder_id,
+            reminder_id = ?attempt.reminder_id,
             to = %mask::number(&attempt.to_number),
             try_number = attempt.tries,
         );
@@ -190,6 +278,73 @@ impl Dialer {
                 return Ok(());
             }
         }
+    }
+}
+
+/// What one claim round found.
+enum Round {
+    /// Calls to place now.
+    Claimed(Vec<CallAttempt>),
+    /// The carrier's pace allows the next request after this pause.
+    Paced(Duration),
+    /// Nothing to dial, or no line free: wait for a wake-up.
+    Idle,
+}
+
+/// The carrier's pace as a generic cell rate (GCRA): requests `interval` apart on average,
+/// with bursts of up to `burst` requests.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    interval: chrono::TimeDelta,
+    burst: u32,
+}
+
+/// What the pace allows now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allowance {
+    /// This many requests (at least 1).
+    Now(usize),
+    /// None before this pause.
+    Wait(Duration),
+}
+
+impl Pace {
+    /// A burst is a fifth of a second's requests (at least one, at most `limit`): a carrier
+    /// that counts per second never sees more than its limit.
+    fn new(limits: &CarrierLimits, limit: usize) -> Self {
+        let per_second = limits.calls_per_second.max(1);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX).max(1);
+        Self {
+            interval: chrono::TimeDelta::microseconds(1_000_000 / i64::from(per_second)),
+            burst: (per_second / 5).clamp(1, limit),
+        }
+    }
+
+    fn tolerance(&self) -> chrono::TimeDelta {
+        self.interval * i32::try_from(self.burst - 1).unwrap_or(0)
+    }
+
+    /// Returns how many requests may go at `now` when the next is due at `arrival`.
+    fn allowance(&self, arrival: DateTime<Utc>, now: DateTime<Utc>) -> Allowance {
+        let start = arrival.max(now);
+        let earliest = start - self.tolerance();
+        if earliest > now {
+            return Allowance::Wait((earliest - now).to_std().unwrap_or(Duration::ZERO));
+        }
+        let slack = now + self.tolerance() - start;
+        let allowed = slack.num_microseconds().unwrap_or(0)
+            / self.interval.num_microseconds().unwrap_or(1).max(1)
+            + 1;
+        Allowance::Now(
+            usize::try_from(allowed)
+                .unwrap_or(1)
+                .min(self.burst as usize),
+        )
+    }
+
+    /// Returns when the request after `sent` more ones is due.
+    fn after(&self, arrival: DateTime<Utc>, now: DateTime<Utc>, sent: usize) -> DateTime<Utc> {
+        arrival.max(now) + self.interval * i32::try_from(sent).unwrap_or(i32::MAX)
     }
 }
 
@@ -287,10 +442,29 @@ async fn hold_outside_window(
     for attempt in claimed {
         // Queued before the number pressed 8 on another call: not called either.
         if attempts::is_opted_out(connection, attempt.tenant_id, &attempt.to_number).await? {
-            let detail = "recipient opted out of reminder calls earlier";
-            attempts::drop_claimed(connection, attempt.id, detail).await?;
-            attempts::settle(connection, &attempt, Outcome::OptedOut, detail, None).await?;
+            if attempt.is_batch_call() {
+                attempts::drop_claimed(connection, attempt.id, OPTED_OUT_DETAIL).await?;
+                // Consent covers every automated call of the tenant (FCC 24-18), not only
+                // reminders: the batch reports the number as not called.
+                batches::settle_call(
+                    connection,
+                    attempt.id,
+                    CallResult::Failed,
+                    OPTED_OUT_DETAIL,
+                    None,
+                )
+                .await?;
+            } else {
+                let detail = "recipient opted out of reminder calls earlier";
+                attempts::drop_claimed(connection, attempt.id, detail).await?;
+                attempts::settle(connection, &attempt, Outcome::OptedOut, detail, None).await?;
+            }
             tracing::info!(attempt_id = %attempt.id, "recipient opted out, not calling");
+            continue;
+        }
+        if attempt.is_batch_call() {
+            // A batch names no recipient zone: the integrator chooses when to send it.
+            to_dial.push(attempt);
             continue;
         }
         let window = settings::load(connection, attempt.tenant_id).await?.window;
@@ -321,6 +495,9 @@ async fn hold_outside_window(
     Ok(Some(to_dial))
 }
 
+/// Why a number that opted out is not called.
+const OPTED_OUT_DETAIL: &str = "recipient opted out of calls from this tenant earlier";
+
 /// Returns why an attempt overdue in `status` failed.
 fn overdue_detail(status: AttemptStatus) -> &'static str {
     match status {
@@ -343,18 +520,81 @@ async fn fail(
         Some(detail),
     )
     .await?;
-    attempts::settle(
-        connection,
-        attempt,
-        Outcome::Failed,
-        detail,
-        attempt.call_uuid.as_deref(),
-    )
-    .await?;
+    if attempt.is_batch_call() {
+        batches::settle_call(connection, attempt.id, CallResult::Failed, detail, None).await?;
+    } else {
+        attempts::settle(
+            connection,
+            attempt,
+            Outcome::Failed,
+            detail,
+            attempt.call_uuid.as_deref(),
+        )
+        .await?;
+    }
     tracing::warn!(attempt_id = %attempt.id, detail, "call attempt failed");
     Ok(())
 }
 
 fn backoff(base: Duration, tries: u32) -> Duration {
     attend_runtime::backoff::jittered(base, tries, MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(calls_per_second: u32) -> CarrierLimits {
+        CarrierLimits {
+            calls_per_second,
+            max_lines: 50,
+            batch_lines_per_tenant: 10,
+            reserved_for_reminders: 5,
+        }
+    }
+
+    #[test]
+    fn the_pace_allows_a_burst_then_one_request_per_interval() {
+        let now: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().unwrap();
+        let pace = Pace::new(&limits(10), 8);
+        // 10 per second: 100 ms apart, bursts of 2.
+        assert_eq!(pace.allowance(now, now), Allowance::Now(2));
+        let next = pace.after(now, now, 2);
+        assert_eq!(next, now + chrono::TimeDelta::milliseconds(200));
+        assert_eq!(
+            pace.allowance(next, now),
+            Allowance::Wait(Duration::from_millis(100))
+        );
+        let later = now + chrono::TimeDelta::milliseconds(100);
+        assert_eq!(pace.allowance(next, later), Allowance::Now(1));
+        // An idle pacer does not bank more than one burst.
+        let much_later = now + chrono::TimeDelta::seconds(60);
+        assert_eq!(pace.allowance(next, much_later), Allowance::Now(2));
+    }
+
+    #[test]
+    fn any_second_holds_at_most_the_rate_plus_one_burst() {
+        let pace = Pace::new(&limits(50), 64);
+        let start: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().unwrap();
+        let mut arrival = start;
+        let mut now = start;
+        let mut sent = Vec::new();
+        while now < start + chrono::TimeDelta::seconds(3) {
+            match pace.allowance(arrival, now) {
+                Allowance::Now(allowed) => {
+                    sent.extend(std::iter::repeat_n(now, allowed));
+                    arrival = pace.after(arrival, now, allowed);
+                }
+                Allowance::Wait(wait) => now += chrono::TimeDelta::from_std(wait).unwrap(),
+            }
+        }
+        for (index, first) in sent.iter().enumerate() {
+            let within = sent[index..]
+                .iter()
+                .take_while(|at| **at < *first + chrono::TimeDelta::seconds(1))
+                .count();
+            assert!(within <= 50 + 10, "{within} requests within one second");
+        }
+        assert!(sent.len() >= 150, "only {} requests in 3 s", sent.len());
+    }
 }

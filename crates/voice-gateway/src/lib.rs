@@ -5,21 +5,30 @@
 //!   each attempt before the call so that no reminder is ever called twice;
 //! - [`webhooks`]: the carrier's signed callbacks, answered with call-flow XML ([`call_flow`],
 //!   [`xml`]) and verified by [`signature`];
-//! - [`attempts`]: the `call_attempts` state and its `reminder.outcome` events (outbox).
+//! - [`attempts`]: the `call_attempts` state and its `reminder.outcome` events (outbox);
+//! - [`api`]: the `/voicebot/v1` robo-call dialect (workflows, batches, status, settings),
+//!   authenticated by [`api_keys`]; [`batches`] runs the batches through the same dialer and
+//!   webhooks, and [`callbacks`] delivers their signed completion callbacks.
 //!
 //! [`Application`] is the one entry point, shared by `main.rs` and the tests.
 
+pub mod api;
+pub mod api_keys;
 pub mod attempts;
+pub mod batches;
 pub mod call_flow;
+pub mod callbacks;
 pub mod carrier;
 pub mod config;
 pub mod consent;
 pub mod db;
 pub mod dialer;
+pub mod integrators;
 pub mod reminders;
 pub mod settings;
 pub mod signature;
 pub mod templates;
+pub mod voices;
 pub mod webhooks;
 pub mod workflow;
 pub mod xml;
@@ -106,6 +115,9 @@ impl Application {
             Arc::new(consent::SubscriberHandler),
         );
         subscribers_consumer.declare().await?;
+        let api_keys_consumer =
+            infra.consumer(api_keys::consumer_spec(), Arc::new(api_keys::ApiKeyHandler));
+        api_keys_consumer.declare().await?;
 
         let carrier: Arc<dyn VoiceCarrier> = Arc::new(VobizCarrier::new(&config.vobiz)?);
         let dialer = Dialer::new(
@@ -113,8 +125,10 @@ impl Application {
             carrier,
             config.dialer.clone(),
             config.public_url.clone(),
-            wake_dialer,
+            wake_dialer.clone(),
         );
+        let callback_sender =
+            callbacks::CallbackSender::new(infra.pool.clone(), config.callbacks.clone())?;
 
         let webhook_state = web::Data::new(WebhookState {
             pool: infra.pool.clone(),
@@ -123,9 +137,15 @@ impl Application {
             callback_number: config.callback_number.clone(),
             call_watchdog: config.dialer.call_watchdog,
             workflows: Arc::new(workflow::Cache::default()),
+            wake_dialer: wake_dialer.clone(),
+        });
+        let api_state = web::Data::new(api::ApiState {
+            pool: infra.pool.clone(),
+            wake_dialer,
         });
         let server = service::http_server(listener, infra.health(), move |routes| {
             webhooks::configure(routes, webhook_state.clone());
+            api::configure(routes, api_state.clone());
         })?;
 
         let mut runner = Runner::new();
@@ -141,7 +161,11 @@ impl Application {
         runner.spawn("subscribers-consumer", move |cancel| {
             subscribers_consumer.run(cancel)
         });
+        runner.spawn("tenant-keys-consumer", move |cancel| {
+            api_keys_consumer.run(cancel)
+        });
         runner.spawn("dialer", move |cancel| dialer.run(cancel));
+        runner.spawn("batch-callbacks", move |cancel| callback_sender.run(cancel));
         let pool = infra.pool.clone();
         runner.spawn("nonce-pruner", move |cancel| {
             webhooks::prune_nonces(pool, cancel)

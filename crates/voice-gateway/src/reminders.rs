@@ -78,8 +78,8 @@ impl ReminderDueHandler {
             && attempts::is_opted_out(connection, tenant_id, &to_number).await?;
         let attempt = NewCallAttempt {
             id: Uuid::now_v7(),
-            reminder_id,
-            appointment_id,
+            reminder_id: Some(reminder_id),
+            appointment_id: Some(appointment_id),
             tenant_id,
             to_number,
             recipient_name: recipient.name.trim().to_owned(),

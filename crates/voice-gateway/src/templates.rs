@@ -173,6 +173,58 @@ pub fn unknown_placeholders(text: &str) -> Vec<String> {
     unknown
 }
 
+/// Returns every `{placeholder}` name in `text`, in order (an unbalanced brace as `{`).
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                found.push(after[..close].to_owned());
+                rest = &after[close + 1..];
+            }
+            None => {
+                found.push("{".to_owned());
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Returns `text` with each `{name}` replaced by `values[name]`, in one pass: a value that
+/// itself contains braces is spoken as it is, never filled again. Placeholders without a value
+/// are left as written (validation rules them out).
+pub fn fill_variables(text: &str, values: &HashMap<String, String>) -> String {
+    let mut filled = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        filled.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match values.get(name) {
+                    Some(value) => filled.push_str(value),
+                    None => {
+                        filled.push('{');
+                        filled.push_str(name);
+                        filled.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                filled.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    filled.push_str(rest);
+    filled.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// One tenant override, as `tenant.settings_changed` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateOverride {
@@ -595,6 +647,19 @@ mod tests {
         assert_eq!(portuguese.text("kept"), "Your appointment is kept.");
         assert_eq!(speech_language("pt-BR", &language), "en-US");
         assert_eq!(speech_language("de-AT", "de"), "de-AT");
+    }
+
+    #[test]
+    fn variables_are_filled_once_and_never_again() {
+        let values = HashMap::from([
+            ("name".to_owned(), "Ada {name}".to_owned()),
+            ("lab".to_owned(), "City  Lab".to_owned()),
+        ]);
+        assert_eq!(
+            fill_variables("Hello {name}, this is {lab}. {missing} {", &values),
+            "Hello Ada {name}, this is City Lab. {missing} {"
+        );
+        assert_eq!(placeholders("a {x} b {y} {"), ["x", "y", "{"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::attempts::{self, AttemptStatus, CallAttempt, FlowPosition, HangupReport, Outcome};
+use crate::batches::{self, BatchCall};
 use crate::call_flow::{self, Script};
 use crate::workflow::{self, Definition, Input, Turn, TurnEnd};
 use crate::xml::{self, Element};
@@ -46,6 +47,61 @@ pub struct WebhookState {
     pub call_watchdog: Duration,
     /// Workflows by id (immutable rows).
     pub workflows: std::sync::Arc<workflow::Cache>,
+    /// Wakes the dialer when a call ends and frees a line.
+    pub wake_dialer: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// What a webhook needs to answer one call: its script, and its batch data for a batch call.
+struct CallContext {
+    script: Script,
+    batch: Option<BatchCall>,
+}
+
+impl CallContext {
+    async fn load(
+        connection: &mut AsyncPgConnection,
+        state: &WebhookState,
+        attempt: &CallAttempt,
+    ) -> Result<Self, WebhookError> {
+        if attempt.is_batch_call() {
+            let batch = batches::load_call(connection, attempt.id)
+                .await?
+                .ok_or_else(|| {
+                    WebhookError::Internal(anyhow::anyhow!(
+                        "batch call {} has no batch_calls row",
+                        attempt.id
+                    ))
+                })?;
+            return Ok(Self {
+                script: Script::for_batch(&batch, &state.public_url),
+                batch: Some(batch),
+            });
+        }
+        let settings = settings::load(connection, attempt.tenant_id).await?;
+        let texts = reminders::texts_of(connection, attempt.id).await?;
+        Ok(Self {
+            script: Script::new(
+                attempt,
+                &settings,
+                &state.public_url,
+                &state.callback_number,
+            )
+            .with_reminder_texts(texts),
+            batch: None,
+        })
+    }
+
+    /// Returns whether the call is over for the webhooks: an outcome or result is settled,
+    /// the carrier reported the hangup, or the workflow reached its end.
+    fn finished(&self, attempt: &CallAttempt) -> bool {
+        attempt.outcome.is_some()
+            || attempt.status == AttemptStatus::Completed
+            || attempt.flow_finished()
+            || self
+                .batch
+                .as_ref()
+                .is_some_and(|batch| batch.result.is_some())
+    }
 }
 
 /// Registers the webhook routes.
@@ -246,16 +302,14 @@ async fn apply_answer(
     let Some(attempt) = find(connection, attempt_id, "answer").await? else {
         return Ok(call_flow::apology());
     };
-    let settings = settings::load(connection, attempt.tenant_id).await?;
-    let texts = reminders::texts_of(connection, attempt.id).await?;
-    let script = Script::new(
-        &attempt,
-        &settings,
-        &state.public_url,
-        &state.callback_number,
-    )
-    .with_reminder_texts(texts);
-    if form.machine_answered() && matches!(attempt.outcome, None | Some(Outcome::Machine)) {
+    let context = CallContext::load(connection, state, &attempt).await?;
+    let script = &context.script;
+    // A batch call plays its workflow to a machine too (it records the message; the call
+    // ends without a reply); a reminder leaves its voicemail text.
+    if !attempt.is_batch_call()
+        && form.machine_answered()
+        && matches!(attempt.outcome, None | Some(Outcome::Machine))
+    {
         mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
         let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
         let detail = "answering machine; voicemail left";
@@ -263,9 +317,9 @@ async fn apply_answer(
         tracing::info!(attempt_id = %attempt.id, "machine answered, leaving the voicemail");
         return Ok(script.voicemail());
     }
-    if attempt.outcome.is_some() || attempt.status == AttemptStatus::Completed {
+    if context.finished(&attempt) {
         tracing::info!(attempt_id = %attempt.id, "answer for a finished attempt");
-        return Ok(call_flow::closing(script.language()));
+        return Ok(script.closing());
     }
     mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
     let definition = definition_of(connection, state, &attempt).await?;
@@ -277,7 +331,7 @@ async fn apply_answer(
     let call_uuid = form.call_uuid().unwrap_or_default();
     tracing::info!(attempt_id = %attempt.id, call_uuid, "call answered");
     let turn = definition.begin();
-    take_turn(connection, &attempt, &script, turn, form).await
+    take_turn(connection, &attempt, script, turn, form).await
 }
 
 /// Returns the workflow the attempt runs (the current reminder workflow for attempts recorded
@@ -332,19 +386,30 @@ async fn take_turn(
         },
     };
     attempts::save_position(connection, attempt.id, &position).await?;
-    if let TurnEnd::Hangup {
-        outcome: Some(outcome),
-    } = turn.end
-    {
-        let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
-        attempts::settle(
-            connection,
-            attempt,
-            outcome,
-            input_detail(outcome),
-            provider_ref,
-        )
-        .await?;
+    match &turn.end {
+        TurnEnd::Hangup {
+            option: Some(option),
+            ..
+        } if attempt.is_batch_call() => {
+            // The result waits for the hangup report, which brings the call's duration.
+            batches::record_option(connection, attempt.id, option).await?;
+            tracing::info!(attempt_id = %attempt.id, option, "option chosen");
+        }
+        TurnEnd::Hangup {
+            outcome: Some(outcome),
+            ..
+        } if !attempt.is_batch_call() => {
+            let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
+            attempts::settle(
+                connection,
+                attempt,
+                *outcome,
+                input_detail(*outcome),
+                provider_ref,
+            )
+            .await?;
+        }
+        _ => {}
     }
     Ok(script.render(&turn, step))
 }
@@ -375,24 +440,17 @@ async fn apply_input(
     let Some(attempt) = find(connection, query.attempt_id(), "input").await? else {
         return Ok(call_flow::apology());
     };
-    let settings = settings::load(connection, attempt.tenant_id).await?;
-    let texts = reminders::texts_of(connection, attempt.id).await?;
-    let script = Script::new(
-        &attempt,
-        &settings,
-        &state.public_url,
-        &state.callback_number,
-    )
-    .with_reminder_texts(texts);
-    if attempt.outcome.is_some() || attempt.status == AttemptStatus::Completed {
+    let context = CallContext::load(connection, state, &attempt).await?;
+    let script = &context.script;
+    if context.finished(&attempt) {
         tracing::info!(attempt_id = %attempt.id, "input for a finished attempt changes nothing");
-        return Ok(call_flow::closing(script.language()));
+        return Ok(script.closing());
     }
     mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
     let definition = definition_of(connection, state, &attempt).await?;
     let Some(current) = attempt.flow.current_node.clone() else {
         tracing::warn!(attempt_id = %attempt.id, "input before the call was answered, starting");
-        return take_turn(connection, &attempt, &script, definition.begin(), form).await;
+        return take_turn(connection, &attempt, script, definition.begin(), form).await;
     };
     let fresh =
         query.node.as_deref() == Some(current.as_str()) && query.step() == Some(attempt.flow.step);
@@ -430,7 +488,7 @@ async fn apply_input(
         end = ?turn.end,
         "input received"
     );
-    take_turn(connection, &attempt, &script, turn, form).await
+    take_turn(connection, &attempt, script, turn, form).await
 }
 
 /// `POST /voice/machine?attempt=<id>`: the carrier's machine detection found an answering
@@ -449,7 +507,7 @@ async fn receive_machine(
             let Some(attempt) = find(connection, attempt_id, "machine").await? else {
                 return Ok(());
             };
-            if attempt.outcome.is_none() && form.machine_answered() {
+            if !attempt.is_batch_call() && attempt.outcome.is_none() && form.machine_answered() {
                 mark_in_progress(connection, &state, &attempt, form.call_uuid()).await?;
                 let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
                 let detail = "answering machine";
@@ -479,6 +537,8 @@ async fn receive_hangup(
             apply_hangup(connection, attempt_id, &form).await
         })
         .await?;
+    // The call no longer holds a line: a call waiting for one may go now.
+    state.wake_dialer.notify_one();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("OK"))
@@ -512,7 +572,24 @@ async fn apply_hangup(
         first_report,
         "call hung up"
     );
-    if attempt.outcome.is_none() {
+    if attempt.is_batch_call() {
+        let option = batches::load_call(connection, attempt.id)
+            .await?
+            .and_then(|call| call.option_selected);
+        let (result, detail) = batches::result_of_hangup(
+            report.call_status.as_deref(),
+            report.hangup_cause.as_deref(),
+            option.as_deref(),
+        );
+        batches::settle_call(
+            connection,
+            attempt.id,
+            result,
+            &detail,
+            report.duration_seconds,
+        )
+        .await?;
+    } else if attempt.outcome.is_none() {
         let call_status = report.call_status.as_deref();
         let (outcome, detail) = outcome_of_hangup(call_status, report.hangup_cause.as_deref());
         let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());

@@ -84,14 +84,19 @@ pub enum Node {
         /// The node.
         next: String,
     },
-    /// Say the template, if any, and end the call, settling the outcome, if any.
+    /// Say the template, if any, and end the call, settling the outcome (reminder workflows)
+    /// or recording the option (robocall workflows), if any.
     Hangup {
         /// The last words.
         #[serde(default)]
         template: Option<TemplateRef>,
-        /// The outcome the call ends with.
-        #[serde(default)]
+        /// The outcome the call ends with (reminder workflows only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         outcome: Option<String>,
+        /// The option the callee chose by reaching this node, `"1"` to `"9"` (robocall
+        /// workflows only): reported as `call_result_options_selected`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        option: Option<String>,
     },
 }
 
@@ -103,10 +108,49 @@ fn default_timeout() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
+    /// The variables every call must be given (robocall workflows), usable as `{name}`
+    /// placeholders in inline texts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<String>,
     /// The node a call starts at.
     pub start: String,
     /// Every node by name.
     pub nodes: BTreeMap<String, Node>,
+}
+
+/// What a workflow is for; each kind has its own rules (docs/voice.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An appointment reminder: template names and the reminder placeholders, hangups settle
+    /// reminder outcomes.
+    Reminder,
+    /// A robo-call an integrator created: inline texts with the workflow's own variables,
+    /// hangups record numbered options.
+    Robocall,
+}
+
+impl Kind {
+    /// Returns the stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder => "reminder",
+            Self::Robocall => "robocall",
+        }
+    }
+}
+
+/// Most variables a robocall workflow may declare.
+pub const MAX_VARIABLES: usize = 20;
+/// The options a robocall workflow may record, in order.
+pub const OPTIONS: [&str; 9] = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+/// Returns whether `name` is a valid variable name: a lower-case letter, then up to 39
+/// lower-case letters, digits or `_`.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(first) if first.is_ascii_lowercase())
+        && name.len() <= 40
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// A validation error, naming the offending path (`nodes.menu.digits.4`).
@@ -132,11 +176,19 @@ impl Definition {
         serde_json::from_str(json).map_err(|parse| error("definition", parse.to_string()))
     }
 
-    /// Checks every rule (docs/voice.md): the start node exists, every reference resolves,
-    /// every node is reachable, gathers have bounded retries and valid keys, outcomes and
-    /// templates are known, and no loop avoids a gather. Returns every error found.
+    /// Checks every rule of a reminder workflow; see [`Definition::validate_as`].
     pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
+        self.validate_as(Kind::Reminder)
+    }
+
+    /// Checks every rule (docs/voice.md): the start node exists, every reference resolves,
+    /// every node is reachable, gathers have bounded retries and valid keys, outcomes,
+    /// options and texts are what `kind` allows, and no loop avoids a gather. Returns every
+    /// error found.
+    pub fn validate_as(&self, kind: Kind) -> Result<(), Vec<ValidationError>> {
         let mut errors = Vec::new();
+        let texts = TextRules::new(kind, &self.variables);
+        self.check_variables(kind, &mut errors);
         if !self.nodes.contains_key(&self.start) {
             errors.push(error(
                 "start",
@@ -162,17 +214,43 @@ impl Definition {
                         errors.push(error(format!("{at}.templates"), "says nothing"));
                     }
                     for (index, template) in templates.iter().enumerate() {
-                        check_template(&format!("{at}.templates[{index}]"), template, &mut errors);
+                        texts.check(&format!("{at}.templates[{index}]"), template, &mut errors);
                     }
                     exists(format!("{at}.next"), next, &mut errors);
                 }
                 Node::Redirect { next } => exists(format!("{at}.next"), next, &mut errors),
-                Node::Hangup { template, outcome } => {
+                Node::Hangup {
+                    template,
+                    outcome,
+                    option,
+                } => {
                     if let Some(template) = template {
-                        check_template(&format!("{at}.template"), template, &mut errors);
+                        texts.check(&format!("{at}.template"), template, &mut errors);
                     }
-                    if let Some(outcome) = outcome {
-                        check_outcome(&format!("{at}.outcome"), outcome, &mut errors);
+                    match (kind, outcome) {
+                        (_, None) => {}
+                        (Kind::Reminder, Some(outcome)) => {
+                            check_outcome(&format!("{at}.outcome"), outcome, &mut errors);
+                        }
+                        (Kind::Robocall, Some(_)) => errors.push(error(
+                            format!("{at}.outcome"),
+                            "a robocall workflow ends with an option, not a reminder outcome",
+                        )),
+                    }
+                    match (kind, option) {
+                        (_, None) => {}
+                        (Kind::Robocall, Some(option)) => {
+                            if !OPTIONS.contains(&option.as_str()) {
+                                errors.push(error(
+                                    format!("{at}.option"),
+                                    "an option is one of \"1\" to \"9\"",
+                                ));
+                            }
+                        }
+                        (Kind::Reminder, Some(_)) => errors.push(error(
+                            format!("{at}.option"),
+                            "options belong to robocall workflows",
+                        )),
                     }
                 }
                 Node::Gather {
@@ -187,7 +265,7 @@ impl Definition {
                         errors.push(error(format!("{at}.prompts"), "a gather needs a prompt"));
                     }
                     for (index, prompt) in prompts.iter().enumerate() {
-                        check_template(&format!("{at}.prompts[{index}]"), prompt, &mut errors);
+                        texts.check(&format!("{at}.prompts[{index}]"), prompt, &mut errors);
                     }
                     if digits.is_empty() {
                         errors.push(error(format!("{at}.digits"), "no key leads anywhere"));
@@ -204,15 +282,19 @@ impl Definition {
                         }
                         match target {
                             DigitTarget::Node(target) => exists(path, target, &mut errors),
-                            DigitTarget::Outcome { outcome } => {
+                            DigitTarget::Outcome { outcome } if kind == Kind::Reminder => {
                                 check_outcome(&format!("{path}.outcome"), outcome, &mut errors);
                             }
+                            DigitTarget::Outcome { .. } => errors.push(error(
+                                format!("{path}.outcome"),
+                                "a robocall workflow ends at a hangup node with an option",
+                            )),
                         }
                     }
                     if !(1..=5).contains(retries) {
                         errors.push(error(format!("{at}.retries"), "must be from 1 to 5"));
                     }
-                    check_template(&format!("{at}.invalid"), invalid, &mut errors);
+                    texts.check(&format!("{at}.invalid"), invalid, &mut errors);
                     exists(format!("{at}.no_input"), no_input, &mut errors);
                     if !(5..=60).contains(timeout_seconds) {
                         errors.push(error(
@@ -222,6 +304,12 @@ impl Definition {
                     }
                 }
             }
+        }
+        if kind == Kind::Robocall && self.options().is_empty() {
+            errors.push(error(
+                "nodes",
+                "no hangup node records an option: give at least one an \"option\"",
+            ));
         }
         if errors.is_empty() {
             self.check_reachable(&mut errors);
@@ -290,22 +378,100 @@ impl Definition {
     }
 }
 
-fn check_template(path: &str, template: &TemplateRef, errors: &mut Vec<ValidationError>) {
-    match template {
-        TemplateRef::Name(name) => {
-            if !templates::NAMES.contains(&name.as_str()) {
-                errors.push(error(path, format!("unknown template {name:?}")));
+/// What texts a workflow kind may speak.
+struct TextRules<'a> {
+    kind: Kind,
+    variables: &'a [String],
+}
+
+impl<'a> TextRules<'a> {
+    fn new(kind: Kind, variables: &'a [String]) -> Self {
+        Self { kind, variables }
+    }
+
+    fn check(&self, path: &str, template: &TemplateRef, errors: &mut Vec<ValidationError>) {
+        match template {
+            TemplateRef::Name(name) => {
+                if self.kind == Kind::Robocall {
+                    errors.push(error(
+                        path,
+                        "a robocall workflow speaks inline texts: {\"text\": \"…\"}",
+                    ));
+                } else if !templates::NAMES.contains(&name.as_str()) {
+                    errors.push(error(path, format!("unknown template {name:?}")));
+                }
+            }
+            TemplateRef::Inline { text } => {
+                let length = text.trim().chars().count();
+                if !(1..=templates::MAX_TEXT_CHARS).contains(&length) {
+                    errors.push(error(path, "a text is 1 to 1000 characters"));
+                }
+                let unknown = match self.kind {
+                    Kind::Reminder => templates::unknown_placeholders(text),
+                    Kind::Robocall => templates::placeholders(text)
+                        .into_iter()
+                        .filter(|name| !self.variables.iter().any(|declared| declared == name))
+                        .collect(),
+                };
+                for unknown in unknown {
+                    let message = match self.kind {
+                        Kind::Reminder => format!("unknown placeholder {{{unknown}}}"),
+                        Kind::Robocall => {
+                            format!("{{{unknown}}} is not one of the workflow's variables")
+                        }
+                    };
+                    errors.push(error(path, message));
+                }
             }
         }
-        TemplateRef::Inline { text } => {
-            let length = text.trim().chars().count();
-            if !(1..=templates::MAX_TEXT_CHARS).contains(&length) {
-                errors.push(error(path, "a text is 1 to 1000 characters"));
+    }
+}
+
+impl Definition {
+    fn check_variables(&self, kind: Kind, errors: &mut Vec<ValidationError>) {
+        if kind == Kind::Reminder {
+            if !self.variables.is_empty() {
+                errors.push(error(
+                    "variables",
+                    "a reminder workflow takes its values from the reminder",
+                ));
             }
-            for unknown in templates::unknown_placeholders(text) {
-                errors.push(error(path, format!("unknown placeholder {{{unknown}}}")));
+            return;
+        }
+        if self.variables.len() > MAX_VARIABLES {
+            errors.push(error(
+                "variables",
+                format!("at most {MAX_VARIABLES} variables"),
+            ));
+        }
+        for (index, name) in self.variables.iter().enumerate() {
+            if !is_variable_name(name) {
+                errors.push(error(
+                    format!("variables[{index}]"),
+                    "a variable name is a lower-case letter, then up to 39 lower-case letters, digits or _",
+                ));
+            } else if self.variables[..index].contains(name) {
+                errors.push(error(format!("variables[{index}]"), "declared twice"));
             }
         }
+    }
+
+    /// Returns the options the workflow's hangup nodes record, sorted ("1", "2", …).
+    pub fn options(&self) -> Vec<String> {
+        let mut options: Vec<String> = self
+            .nodes
+            .values()
+            .filter_map(|node| match node {
+                Node::Hangup {
+                    option: Some(option),
+                    ..
+                } => Some(option.clone()),
+                _ => None,
+            })
+            .collect();
+        options.sort();
+        options.dedup();
+        options
     }
 }
 
@@ -338,10 +504,12 @@ pub enum TurnEnd {
         /// Invalid keys at this gather so far.
         retries: u32,
     },
-    /// The call ends, with this outcome if any.
+    /// The call ends, with this outcome (reminder) or option (robocall), if any.
     Hangup {
         /// The outcome.
         outcome: Option<Outcome>,
+        /// The option the callee chose.
+        option: Option<String>,
     },
 }
 
@@ -388,6 +556,7 @@ impl Definition {
                 speech: Vec::new(),
                 end: TurnEnd::Hangup {
                     outcome: Outcome::parse(outcome),
+                    option: None,
                 },
             },
             None if retries < *max_retries => Turn {
@@ -414,12 +583,17 @@ impl Definition {
                     current = next;
                 }
                 Some(Node::Redirect { next }) => current = next,
-                Some(Node::Hangup { template, outcome }) => {
+                Some(Node::Hangup {
+                    template,
+                    outcome,
+                    option,
+                }) => {
                     speech.extend(template.iter().cloned());
                     return Turn {
                         speech,
                         end: TurnEnd::Hangup {
                             outcome: outcome.as_deref().and_then(Outcome::parse),
+                            option: option.clone(),
                         },
                     };
                 }
@@ -445,7 +619,10 @@ impl Definition {
         tracing::error!(node, "workflow ran off its nodes, hanging up");
         Turn {
             speech,
-            end: TurnEnd::Hangup { outcome: None },
+            end: TurnEnd::Hangup {
+                outcome: None,
+                option: None,
+            },
         }
     }
 
@@ -455,7 +632,10 @@ impl Definition {
             Some(Node::Gather { no_input, .. }) => self.run_from(no_input, Vec::new()),
             _ => Turn {
                 speech: Vec::new(),
-                end: TurnEnd::Hangup { outcome: None },
+                end: TurnEnd::Hangup {
+                    outcome: None,
+                    option: None,
+                },
             },
         }
     }
@@ -467,6 +647,9 @@ pub enum SaveError {
     /// The definition breaks a rule.
     #[error("invalid workflow: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<ValidationError>),
+    /// Concurrent writes kept it from being stored; trying again will work.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
@@ -548,6 +731,8 @@ pub async fn current_for(
                 .eq(tenant_id)
                 .or(workflows::tenant_id.is_null()),
         )
+        .filter(workflows::kind.eq(Kind::Reminder.as_str()))
+        .filter(workflows::deleted_at.is_null())
         // NULLS LAST in descending order puts the tenant's own rows first.
         .order((
             workflows::tenant_id.desc().nulls_last(),
@@ -557,6 +742,166 @@ pub async fn current_for(
         .first(connection)
         .await
         .optional()
+}
+
+/// A tenant's robocall workflow, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct StoredWorkflow {
+    /// The workflow id (`workflow_id` of a batch).
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its version: 1 for the first workflow of a name, one more for each later one.
+    pub version: i32,
+    /// Its definition.
+    pub definition: Definition,
+    /// When it was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Longest workflow name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Validates `definition` as a robocall workflow and stores it for `tenant_id` under `name`,
+/// as the next version of that name. Returns the stored workflow.
+pub async fn create_robocall(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    name: &str,
+    definition: &Definition,
+) -> Result<StoredWorkflow, SaveError> {
+    let name = name.trim();
+    let mut errors = Vec::new();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        errors.push(error("name", "must be 1 to 100 characters"));
+    }
+    if let Err(found) = definition.validate_as(Kind::Robocall) {
+        errors.extend(found);
+    }
+    if !errors.is_empty() {
+        return Err(SaveError::Invalid(errors));
+    }
+    let json = serde_json::to_value(definition)
+        .map_err(|encode| SaveError::Invalid(vec![error("definition", encode.to_string())]))?;
+    let id = Uuid::now_v7();
+    // Two creations of one name at once may pick the same version; the unique key refuses
+    // the second, which then takes the next one.
+    for _ in 0..3 {
+        let latest: Option<i32> = workflows::table
+            .filter(workflows::tenant_id.eq(tenant_id))
+            .filter(workflows::name.eq(name))
+            .select(diesel::dsl::max(workflows::version))
+            .first(connection)
+            .await?;
+        let version = latest.unwrap_or(0) + 1;
+        let inserted = diesel::insert_into(workflows::table)
+            .values((
+                workflows::id.eq(id),
+                workflows::tenant_id.eq(tenant_id),
+                workflows::name.eq(name),
+                workflows::version.eq(version),
+                workflows::definition.eq(&json),
+                workflows::kind.eq(Kind::Robocall.as_str()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(connection)
+            .await?;
+        if inserted == 1 {
+            return find_robocall(connection, tenant_id, id)
+                .await?
+                .ok_or(SaveError::Database(diesel::result::Error::NotFound));
+        }
+    }
+    Err(SaveError::Conflict(
+        "workflows of this name were created at the same moment; try again".to_owned(),
+    ))
+}
+
+type WorkflowRow = (
+    Uuid,
+    String,
+    i32,
+    serde_json::Value,
+    chrono::DateTime<chrono::Utc>,
+);
+
+fn stored(row: WorkflowRow) -> Result<StoredWorkflow, SaveError> {
+    let (id, name, version, json, created_at) = row;
+    let definition = serde_json::from_value(json)
+        .map_err(|decode| SaveError::Invalid(vec![error("definition", decode.to_string())]))?;
+    Ok(StoredWorkflow {
+        id,
+        name,
+        version,
+        definition,
+        created_at,
+    })
+}
+
+/// Returns `tenant_id`'s robocall workflow `id`, unless it does not exist or was deleted.
+pub async fn find_robocall(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<StoredWorkflow>, SaveError> {
+    let row: Option<WorkflowRow> = workflows::table
+        .find(id)
+        .filter(workflows::tenant_id.eq(tenant_id))
+        .filter(workflows::kind.eq(Kind::Robocall.as_str()))
+        .filter(workflows::deleted_at.is_null())
+        .select((
+            workflows::id,
+            workflows::name,
+            workflows::version,
+            workflows::definition,
+            workflows::created_at,
+        ))
+        .first(connection)
+        .await
+        .optional()?;
+    row.map(stored).transpose()
+}
+
+/// Returns `tenant_id`'s robocall workflows that are not deleted, oldest first.
+pub async fn list_robocall(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+) -> Result<Vec<StoredWorkflow>, SaveError> {
+    let rows: Vec<WorkflowRow> = workflows::table
+        .filter(workflows::tenant_id.eq(tenant_id))
+        .filter(workflows::kind.eq(Kind::Robocall.as_str()))
+        .filter(workflows::deleted_at.is_null())
+        .order(workflows::id)
+        .select((
+            workflows::id,
+            workflows::name,
+            workflows::version,
+            workflows::definition,
+            workflows::created_at,
+        ))
+        .load(connection)
+        .await?;
+    rows.into_iter().map(stored).collect()
+}
+
+/// Deletes `tenant_id`'s robocall workflow `id` for new batches; batches already running it
+/// go on (the row stays). Returns whether it existed.
+pub async fn delete_robocall(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> QueryResult<bool> {
+    let deleted = diesel::update(
+        workflows::table
+            .find(id)
+            .filter(workflows::tenant_id.eq(tenant_id))
+            .filter(workflows::kind.eq(Kind::Robocall.as_str()))
+            .filter(workflows::deleted_at.is_null()),
+    )
+    .set(workflows::deleted_at.eq(diesel::dsl::now))
+    .execute(connection)
+    .await?;
+    Ok(deleted == 1)
 }
 
 /// Loads workflow `id` (rows are immutable, so callers may cache the result).
@@ -648,7 +993,7 @@ mod tests {
     fn every_menu_key_leads_where_the_issue_says() {
         let workflow = reminder();
         let hangup = |turn: Turn| match turn.end {
-            TurnEnd::Hangup { outcome } => outcome,
+            TurnEnd::Hangup { outcome, .. } => outcome,
             TurnEnd::Gather { node, .. } => panic!("still gathering at {node}"),
         };
         let at_menu = |key| workflow.advance("menu", 0, Input::Digits(key));
@@ -688,7 +1033,8 @@ mod tests {
         assert_eq!(
             last.end,
             TurnEnd::Hangup {
-                outcome: Some(Outcome::NoAnswer)
+                outcome: Some(Outcome::NoAnswer),
+                option: None,
             }
         );
     }
@@ -744,6 +1090,7 @@ mod tests {
             Node::Hangup {
                 template: None,
                 outcome: None,
+                option: None,
             },
         );
         assert_eq!(paths(&workflow), ["nodes.orphan"]);

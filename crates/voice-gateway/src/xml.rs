@@ -10,7 +10,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 /// The media type of every call-flow answer.
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
-/// The voice every prompt is spoken with.
+/// The voice reminder prompts are spoken with.
 pub const VOICE: &str = "WOMAN";
 
 /// Text to speak.
@@ -18,6 +18,8 @@ pub const VOICE: &str = "WOMAN";
 pub struct Speak {
     /// The words, plain text (escaped on output).
     pub text: String,
+    /// The carrier's voice, e.g. `WOMAN` or `MAN`.
+    pub voice: String,
     /// BCP 47 language of the text-to-speech voice, e.g. `en-US`.
     pub language: String,
 }
@@ -105,7 +107,7 @@ fn write_element(writer: &mut Writer<Cursor<Vec<u8>>>, element: &Element) -> std
 fn write_speak(writer: &mut Writer<Cursor<Vec<u8>>>, speak: &Speak) -> std::io::Result<()> {
     writer
         .create_element("Speak")
-        .with_attribute(("voice", VOICE))
+        .with_attribute(("voice", speak.voice.as_str()))
         .with_attribute(("language", speak.language.as_str()))
         .write_text_content(BytesText::new(&speak.text))?;
     Ok(())
@@ -118,6 +120,7 @@ mod tests {
     fn speak(text: &str) -> Speak {
         Speak {
             text: text.to_owned(),
+            voice: VOICE.to_owned(),
             language: "en-US".to_owned(),
         }
     }
@@ -160,6 +163,7 @@ mod tests {
     fn attribute_values_are_escaped() {
         let document = render(&[Element::Speak(Speak {
             text: "x".to_owned(),
+            voice: VOICE.to_owned(),
             language: "en\"><Hangup/>".to_owned(),
         })])
         .unwrap();

@@ -13,8 +13,8 @@ async fn placed_attempt(app: &TestApp) -> anyhow::Result<(Uuid, Uuid)> {
     let reminder_id = Uuid::now_v7();
     let attempt = NewCallAttempt {
         id: Uuid::now_v7(),
-        reminder_id,
-        appointment_id: Uuid::now_v7(),
+        reminder_id: Some(reminder_id),
+        appointment_id: Some(Uuid::now_v7()),
         tenant_id: Uuid::now_v7(),
         to_number: number_ending('1'),
         recipient_name: "Ada".to_owned(),

@@ -1,0 +1,16 @@
+DROP TABLE dial_pacer;
+DROP INDEX call_attempts_active_idx;
+DROP INDEX call_attempts_batch_due_idx;
+DROP INDEX call_attempts_due_idx;
+DROP TABLE batch_calls;
+DELETE FROM call_attempts WHERE reminder_id IS NULL;
+ALTER TABLE call_attempts DROP CONSTRAINT call_attempts_reminder_check;
+ALTER TABLE call_attempts ALTER COLUMN appointment_id SET NOT NULL;
+ALTER TABLE call_attempts ALTER COLUMN reminder_id SET NOT NULL;
+CREATE INDEX call_attempts_due_idx ON call_attempts (next_attempt_at) WHERE status = 'queued';
+DROP TABLE call_batches;
+DELETE FROM workflows WHERE kind = 'robocall';
+ALTER TABLE workflows DROP COLUMN deleted_at;
+ALTER TABLE workflows DROP COLUMN kind;
+DROP TABLE integrator_settings;
+DROP TABLE api_keys;
