@@ -145,6 +145,17 @@ async fn make_call(
             return Ok(fault_response(status));
         }
     }
+    if let Err(refusal) = state.limits.admit() {
+        let reason = match refusal {
+            crate::limits::Refusal::Rate => "too many requests: calls per second limit reached",
+            crate::limits::Refusal::Concurrency => "simultaneous dial limit reached",
+        };
+        tracing::warn!(to = %crate::mask_number(&to), reason, "make-call refused by the account limits");
+        return Ok(HttpResponse::TooManyRequests().json(serde_json::json!({
+            "api_id": Uuid::new_v4(),
+            "error": reason,
+        })));
+    }
     state.calls.insert(CallRecord {
         call_uuid,
         from: from.clone(),

@@ -219,6 +219,7 @@ pub(crate) async fn act_out(state: Arc<SimState>, setup: CallSetup, script: Call
             });
         }
     }
+    call.release_line();
 }
 
 struct ActiveCall {
@@ -230,6 +231,8 @@ struct ActiveCall {
     duration_seconds: u64,
     speaks_heard: u32,
     last_action: Option<DocumentRequest>,
+    /// Whether the call still counts against the account's concurrent-call limit.
+    line_held: bool,
 }
 
 impl ActiveCall {
@@ -249,6 +252,15 @@ impl ActiveCall {
             duration_seconds: 0,
             speaks_heard: 0,
             last_action: None,
+            line_held: true,
+        }
+    }
+
+    /// Frees the call's line once: the call is over for the carrier from here on.
+    fn release_line(&mut self) {
+        if self.line_held {
+            self.line_held = false;
+            self.state.limits.release();
         }
     }
 
@@ -280,6 +292,9 @@ impl ActiveCall {
             Ending::no_answer()
         };
 
+        // The line is free before the application hears of the hangup, as at a real carrier:
+        // an application that waits for the hangup callback never sees a busy line it freed.
+        self.release_line();
         self.send_hangup(&ending).await;
         if self.script.late_action_after_hangup
             && let Some(late) = self.last_action.clone()

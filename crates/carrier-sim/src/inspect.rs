@@ -171,6 +171,59 @@ impl CallRecord {
     }
 }
 
+/// One call in a few fields: what a test compares with an application's own report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallSummary {
+    /// The call's id.
+    pub call_uuid: Uuid,
+    /// Destination number.
+    pub to: String,
+    /// Where the call is in its life.
+    pub status: CallStatus,
+    /// Whether the callee picked up.
+    pub answered: bool,
+    /// Simulated call length in seconds (`Duration`).
+    pub duration: u64,
+    /// The digits sent at each Gather that got input, in order.
+    pub digits: Vec<String>,
+    /// The `HangupCause` sent, once ended.
+    pub hangup_cause: Option<String>,
+    /// Why the call ended early, if the application misbehaved.
+    pub error: Option<String>,
+    /// The `voice` and `language` of the first `<Speak>` heard.
+    pub first_voice: Option<(Option<String>, Option<String>)>,
+    /// When the call was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl CallRecord {
+    /// Returns the call in a few fields.
+    pub fn summary(&self) -> CallSummary {
+        CallSummary {
+            call_uuid: self.call_uuid,
+            to: self.to.clone(),
+            status: self.status,
+            answered: self.answered_at.is_some(),
+            duration: self.duration,
+            digits: self
+                .gathers
+                .iter()
+                .filter_map(|gather| gather.digits.clone().filter(|digits| !digits.is_empty()))
+                .collect(),
+            hangup_cause: self.hangup_cause.clone(),
+            error: self.error.clone(),
+            first_voice: self
+                .spoken
+                .first()
+                .map(|spoken| (spoken.voice.clone(), spoken.language.clone())),
+            created_at: self.created_at,
+            ended_at: self.ended_at,
+        }
+    }
+}
+
 /// Every call placed since start-up (or since the last clear), in order.
 #[derive(Debug, Default)]
 pub struct CallStore {
@@ -216,6 +269,20 @@ impl CallStore {
             .collect()
     }
 
+    /// Returns every call in a few fields, or only those to `to`.
+    pub fn summaries(&self, to: Option<&str>) -> Vec<CallSummary> {
+        let wanted = to.map(number_key);
+        self.lock()
+            .iter()
+            .filter(|record| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|wanted| number_key(&record.to) == *wanted)
+            })
+            .map(CallRecord::summary)
+            .collect()
+    }
+
     /// Forgets every call.
     pub fn clear(&self) {
         self.lock().clear();
@@ -233,6 +300,8 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/sim/calls", web::get().to(list_calls))
         .route("/sim/calls", web::delete().to(clear_calls))
+        // Before /sim/calls/{call_uuid}, which would take "summary" for an id.
+        .route("/sim/calls/summary", web::get().to(list_summaries))
         .route("/sim/calls/{call_uuid}", web::get().to(get_call))
         .route("/healthz", web::get().to(health))
         .route("/readyz", web::get().to(health));
@@ -245,6 +314,13 @@ struct CallFilter {
 
 async fn list_calls(state: web::Data<SimState>, filter: web::Query<CallFilter>) -> HttpResponse {
     HttpResponse::Ok().json(state.calls.list(filter.to.as_deref()))
+}
+
+async fn list_summaries(
+    state: web::Data<SimState>,
+    filter: web::Query<CallFilter>,
+) -> HttpResponse {
+    HttpResponse::Ok().json(state.calls.summaries(filter.to.as_deref()))
 }
 
 async fn get_call(

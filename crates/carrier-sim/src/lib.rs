@@ -28,6 +28,7 @@ mod call;
 pub mod config;
 mod error;
 pub mod inspect;
+pub mod limits;
 pub mod script;
 pub mod signature;
 pub mod sms;
@@ -47,6 +48,8 @@ pub(crate) struct SimState {
     auth_token: String,
     scripts: script::ScriptBook,
     calls: inspect::CallStore,
+    /// The voice account's calls-per-second and concurrent-call limits, and what they saw.
+    limits: limits::VoiceLimits,
     webhooks: webhook::WebhookClient,
     /// The SMS side: credentials, messages, reply scripts, settings.
     sms: sms::SmsState,
@@ -95,6 +98,7 @@ impl Application {
             auth_token: config.auth_token,
             scripts: script::ScriptBook::default(),
             calls: inspect::CallStore::default(),
+            limits: limits::VoiceLimits::default(),
             webhooks,
             sms,
             tasks: TaskTracker::new(),
@@ -109,6 +113,7 @@ impl Application {
                 .configure(api::configure)
                 .configure(script::configure)
                 .configure(inspect::configure)
+                .configure(limits::configure)
                 .configure(sms::configure)
         })
         .listen(listener)

@@ -141,6 +141,18 @@ impl TestSim {
             .unwrap()
     }
 
+    /// Returns `GET /sim/voice/limits`.
+    pub async fn limits(&self) -> Value {
+        self.client
+            .get(format!("{}/sim/voice/limits", self.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits for the call to end and returns its record.
     pub async fn finished_call(&self, call_uuid: &str) -> Value {
         wait_until(CALL_TIMEOUT, "the call to end", || async {

@@ -8,6 +8,7 @@ mod calls;
     reason = "test harness: a failed setup step should fail the test at once"
 )]
 mod helpers;
+mod limits;
 mod make_call;
 mod no_input;
 mod robustness;
