@@ -7,7 +7,6 @@ use attend_events::{from_timestamp, routing_keys, v1};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
@@ -66,23 +65,33 @@ impl ApiKeyHandler {
                     .as_ref()
                     .and_then(|at| from_timestamp(Some(at)).ok());
                 // A republished key changes nothing; a revocation that arrived first stays.
-                diesel::insert_into(api_keys::table)
-                    .values((
-                        api_keys::key_id.eq(key_id),
-                        api_keys::tenant_id.eq(tenant_id),
+                let updated = diesel::update(api_keys::table.find(key_id))
+                    .set((
                         api_keys::key_hash.eq(&issued.key_sha256),
                         api_keys::key_prefix.eq(issued.key_prefix.trim()),
-                        api_keys::issued_at.eq(issued_at),
-                    ))
-                    .on_conflict(api_keys::key_id)
-                    .do_update()
-                    .set((
-                        api_keys::key_hash.eq(excluded(api_keys::key_hash)),
-                        api_keys::key_prefix.eq(excluded(api_keys::key_prefix)),
                         api_keys::updated_at.eq(diesel::dsl::now),
                     ))
                     .execute(connection)
                     .await?;
+                if updated == 0 {
+                    let inserted = diesel::insert_into(api_keys::table)
+                        .values((
+                            api_keys::key_id.eq(key_id),
+                            api_keys::tenant_id.eq(tenant_id),
+                            api_keys::key_hash.eq(&issued.key_sha256),
+                            api_keys::key_prefix.eq(issued.key_prefix.trim()),
+                            api_keys::issued_at.eq(issued_at),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(connection)
+                        .await?;
+                    if inserted == 0 {
+                        // The hash is already another key's: never two tenants behind one
+                        // key. Retrying cannot change that, and must not hold up the queue.
+                        tracing::warn!(%tenant_id, %key_id, "a key with this hash is already recorded, ignoring");
+                        return Ok(());
+                    }
+                }
                 tracing::info!(%tenant_id, %key_id, prefix = issued.key_prefix.trim(), "tenant api key recorded");
                 Ok(())
             }

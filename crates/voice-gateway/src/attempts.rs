@@ -406,9 +406,9 @@ pub async fn claim_due(
     mark_placing(connection, &ids, give_up_at).await
 }
 
-/// Claims up to `limit` queued batch calls that are due, taking them round-robin across
-/// tenants (each tenant's in batch order) and never more than `per_tenant_cap` batch calls
-/// of one tenant holding a line at once. The caller holds the pacer lock, so the counts it
+/// Claims up to `limit` queued batch calls that are due, sharing them fairly across tenants
+/// (the tenant holding the fewest lines first; each tenant's calls in batch order) and never
+/// more than `per_tenant_cap` batch calls of one tenant holding a line at once. The caller holds the pacer lock, so the counts it
 /// reads stay true until it commits.
 #[tracing::instrument(skip_all)]
 pub async fn claim_batch_calls(
@@ -425,8 +425,10 @@ pub async fn claim_batch_calls(
         #[diesel(sql_type = diesel::sql_types::Uuid)]
         id: Uuid,
     }
-    // rn is the call's place in its tenant's queue: ordering by it first interleaves the
-    // tenants, so a 10,000-call batch of one tenant does not hold back another's batch.
+    // rn is the call's place in its tenant's queue, so lines + rn is how many lines the
+    // tenant would hold with this call: taking the smallest first shares the free lines
+    // max-min fairly, and a tenant with a 10,000-call batch holding lines never keeps a
+    // newcomer's first call waiting for more than the next free line.
     let claimable: Vec<Claimable> = diesel::sql_query(
         "WITH active AS ( \
              SELECT a.tenant_id, count(*) AS lines FROM call_attempts a \
@@ -441,7 +443,7 @@ pub async fn claim_batch_calls(
                AND a.next_attempt_at <= now()) \
          SELECT q.id FROM queued q LEFT JOIN active USING (tenant_id) \
          WHERE q.rn <= $1 - coalesce(active.lines, 0) \
-         ORDER BY q.rn, q.tenant_id \
+         ORDER BY coalesce(active.lines, 0) + q.rn, q.tenant_id \
          LIMIT $2",
     )
     .bind::<diesel::sql_types::BigInt, _>(per_tenant_cap)

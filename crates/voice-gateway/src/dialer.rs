@@ -135,7 +135,7 @@ impl Dialer {
     }
 
     /// Claims what may be dialed now, at most `limit`: reminders first, then batch calls
-    /// round-robin across tenants, within the carrier's pace and line caps. Everything is
+    /// shared fairly across tenants, within the carrier's pace and line caps. Everything is
     /// decided under the pacer's row lock, so replicas together keep the limits, and committed
     /// as `placing` before any request goes out.
     async fn claim(&self, limit: usize) -> anyhow::Result<Round> {

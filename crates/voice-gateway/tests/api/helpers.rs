@@ -50,8 +50,11 @@ pub struct TestApp {
     observer: lapin::Channel,
     observer_connection: lapin::Connection,
     observer_queue: String,
-    stop: CancellationToken,
-    gateway: JoinHandle<anyhow::Result<()>>,
+    gateway_env: Env,
+    gateway_port: u16,
+    gateway_stop: CancellationToken,
+    sim_stop: CancellationToken,
+    gateway: Option<JoinHandle<anyhow::Result<()>>>,
     sim: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -111,7 +114,7 @@ impl TestApp {
     /// Starts the gateway against `carrier`, with extra environment variables.
     pub async fn spawn_with(carrier: Carrier, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let env = TestEnv::new().await?;
-        let stop = CancellationToken::new();
+        let sim_stop = CancellationToken::new();
 
         let (api_url, sim_address, sim) = match carrier {
             Carrier::Sim => {
@@ -123,10 +126,10 @@ impl TestApp {
                 let sim =
                     carrier_sim::Application::build_with_listener(sim_config, listener).await?;
                 let sim_address = format!("http://127.0.0.1:{}", sim.port());
-                let sim_stop = stop.clone();
+                let stopped = sim_stop.clone();
                 let handle =
                     tokio::spawn(
-                        async move { sim.run_until_stopped(sim_stop.cancelled_owned()).await },
+                        async move { sim.run_until_stopped(stopped.cancelled_owned()).await },
                     );
                 (
                     format!("{sim_address}/api/v1"),
@@ -138,7 +141,8 @@ impl TestApp {
         };
 
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let address = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let gateway_port = listener.local_addr()?.port();
+        let address = format!("http://127.0.0.1:{gateway_port}");
         let mut gateway_env = Env::from_pairs(env.service_env())
             .with("PUBLIC_URL", address.clone())
             .with("VOBIZ_API_URL", api_url)
@@ -148,14 +152,8 @@ impl TestApp {
         for (name, value) in extra_env {
             gateway_env = gateway_env.with(name, *value);
         }
-        let config = Config::from_env(&gateway_env)?;
-        let application = Application::build_with_listener(config, listener).await?;
-        let gateway_stop = stop.clone();
-        let gateway = tokio::spawn(async move {
-            application
-                .run_until_stopped(gateway_stop.cancelled_owned())
-                .await
-        });
+        let gateway_stop = CancellationToken::new();
+        let gateway = start_gateway(&gateway_env, listener, gateway_stop.clone()).await?;
 
         // The observer sees every outcome the gateway publishes from now on.
         let observer_connection = env.amqp().await?;
@@ -197,10 +195,33 @@ impl TestApp {
             observer,
             observer_connection,
             observer_queue,
-            stop,
-            gateway,
+            gateway_env,
+            gateway_port,
+            gateway_stop,
+            sim_stop,
+            gateway: Some(gateway),
             sim,
         })
+    }
+
+    /// Stops the gateway gracefully (as a deployment restarts it: its tasks finish what they
+    /// hold), leaving the sim, the database and the queues as they are.
+    pub async fn stop_gateway(&mut self) -> anyhow::Result<()> {
+        self.gateway_stop.cancel();
+        if let Some(gateway) = self.gateway.take() {
+            gateway.await??;
+        }
+        Ok(())
+    }
+
+    /// Starts a new gateway instance on the same port, database and queues.
+    pub async fn start_gateway(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.gateway.is_none(), "the gateway is running");
+        let listener = TcpListener::bind(("127.0.0.1", self.gateway_port))?;
+        self.gateway_stop = CancellationToken::new();
+        let gateway = start_gateway(&self.gateway_env, listener, self.gateway_stop.clone()).await?;
+        self.gateway = Some(gateway);
+        Ok(())
     }
 
     /// Publishes `reminder` on `reminder.due.voice` with event id `event_id`.
@@ -419,8 +440,12 @@ impl TestApp {
 
     /// Stops the gateway and the sim, and drops the test's database and queues.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        let stopped = self.gateway.await;
+        self.gateway_stop.cancel();
+        self.sim_stop.cancel();
+        let stopped = match self.gateway {
+            Some(gateway) => gateway.await,
+            None => Ok(Ok(())),
+        };
         if let Some(sim) = self.sim {
             let _ = sim.await;
         }
@@ -433,6 +458,18 @@ impl TestApp {
         stopped??;
         Ok(())
     }
+}
+
+async fn start_gateway(
+    env: &Env,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let config = Config::from_env(env)?;
+    let application = Application::build_with_listener(config, listener).await?;
+    Ok(tokio::spawn(async move {
+        application.run_until_stopped(stop.cancelled_owned()).await
+    }))
 }
 
 /// A random 20-digit nonce.
@@ -487,4 +524,317 @@ impl AttemptView {
             .await
             .optional()?)
     }
+}
+
+/// Returns a fresh tenant API key, as booking-service mints them.
+pub fn new_api_key() -> String {
+    format!(
+        "attk_{}{}",
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    )
+}
+
+impl TestApp {
+    /// Announces `key` for `tenant_id` as booking-service does (`tenant.api_key_issued`) and
+    /// waits until the gateway accepts it.
+    pub async fn issue_key(&self, tenant_id: Uuid, key: &str) -> anyhow::Result<Uuid> {
+        let key_id = Uuid::now_v7();
+        self.announce_key(tenant_id, key, key_id).await?;
+        self.wait_for_key(key).await?;
+        Ok(key_id)
+    }
+
+    /// Publishes `tenant.api_key_issued` for `key` as `key_id`, without waiting.
+    pub async fn announce_key(
+        &self,
+        tenant_id: Uuid,
+        key: &str,
+        key_id: Uuid,
+    ) -> anyhow::Result<()> {
+        use sha2::Digest as _;
+        let event = v1::TenantApiKeyIssued {
+            tenant_id: tenant_id.to_string(),
+            key_id: key_id.to_string(),
+            key_sha256: sha2::Sha256::digest(key.as_bytes()).to_vec(),
+            key_prefix: key.chars().take(13).collect(),
+            issued_at: Some(to_timestamp(Utc::now())),
+        };
+        self.publish(&event, &tenant_id.to_string()).await
+    }
+
+    /// Waits until the gateway accepts `key`.
+    pub async fn wait_for_key(&self, key: &str) -> anyhow::Result<()> {
+        wait_until(PATIENCE, "the gateway to accept the key", || async {
+            let response = self
+                .http
+                .get(format!("{}/voicebot/v1/workflows", self.address))
+                .bearer_auth(key)
+                .send()
+                .await
+                .ok()?;
+            (response.status() == 200).then_some(())
+        })
+        .await
+    }
+
+    /// Returns a new tenant with a working key.
+    pub async fn integrator(&self) -> anyhow::Result<(Uuid, String)> {
+        let tenant_id = Uuid::now_v7();
+        let key = new_api_key();
+        self.issue_key(tenant_id, &key).await?;
+        Ok((tenant_id, key))
+    }
+
+    /// Sends `method path` to the `/voicebot/v1` API with `key` and an optional JSON body;
+    /// returns the status and the JSON answer.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}/voicebot/v1{path}", self.address))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, json))
+    }
+
+    /// Creates `workflow` for the tenant of `key`; returns its id.
+    pub async fn create_workflow(
+        &self,
+        key: &str,
+        workflow: &serde_json::Value,
+    ) -> anyhow::Result<String> {
+        let (status, body) = self
+            .api(reqwest::Method::POST, "/workflows", key, Some(workflow))
+            .await?;
+        anyhow::ensure!(status == 200, "workflow refused: {status} {body}");
+        body["data"]["workflow_id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no workflow_id")
+    }
+
+    /// Sets the tenant's callback URL; returns the signing secret.
+    pub async fn set_callback(&self, key: &str, url: &str) -> anyhow::Result<String> {
+        let (status, body) = self
+            .api(
+                reqwest::Method::PUT,
+                "/settings",
+                key,
+                Some(&serde_json::json!({"callback_url": url})),
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "settings refused: {status} {body}");
+        body["data"]["callback_secret"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no callback_secret in the first answer")
+    }
+
+    /// Returns `GET /sim/calls/summary`.
+    pub async fn sim_summary(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let sim = self
+            .sim_address
+            .as_ref()
+            .context("the sim is not running")?;
+        let response = self
+            .http
+            .get(format!("{sim}/sim/calls/summary"))
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "sim summary: {status} {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Sets the sim's account limits; returns nothing.
+    pub async fn sim_limits(&self, limits: serde_json::Value) -> anyhow::Result<()> {
+        let sim = self
+            .sim_address
+            .as_ref()
+            .context("the sim is not running")?;
+        self.http
+            .put(format!("{sim}/sim/voice/limits"))
+            .json(&limits)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Returns the sim's account limits and counters.
+    pub async fn sim_counters(&self) -> anyhow::Result<serde_json::Value> {
+        let sim = self
+            .sim_address
+            .as_ref()
+            .context("the sim is not running")?;
+        Ok(self
+            .http
+            .get(format!("{sim}/sim/voice/limits"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+}
+
+/// One request the callback receiver got.
+#[derive(Debug, Clone)]
+pub struct ReceivedCallback {
+    /// Header names lower case.
+    pub headers: std::collections::HashMap<String, String>,
+    /// The exact body.
+    pub body: String,
+    /// The status the receiver answered.
+    pub answered: u16,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: std::sync::Mutex<Vec<ReceivedCallback>>,
+    failures_left: std::sync::atomic::AtomicUsize,
+}
+
+/// A tenant's callback endpoint: answers 500 to the first `failures` requests, then 200, and
+/// records every request.
+pub struct CallbackReceiver {
+    /// Where it listens.
+    pub url: String,
+    state: std::sync::Arc<ReceiverState>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl CallbackReceiver {
+    /// Starts a receiver on a free port.
+    pub async fn spawn(failures: usize) -> anyhow::Result<Self> {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!(
+            "http://127.0.0.1:{}/hooks/attend?source=test",
+            listener.local_addr()?.port()
+        );
+        let state = std::sync::Arc::new(ReceiverState {
+            failures_left: std::sync::atomic::AtomicUsize::new(failures),
+            ..ReceiverState::default()
+        });
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).default_service(web::to(
+                |state: web::Data<ReceiverState>, request: HttpRequest, body: web::Bytes| async move {
+                    use std::sync::atomic::Ordering;
+                    let failing = state
+                        .failures_left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                            left.checked_sub(1)
+                        })
+                        .is_ok();
+                    let answered = if failing { 500 } else { 200 };
+                    let headers = request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| {
+                            (
+                                name.as_str().to_ascii_lowercase(),
+                                value.to_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect();
+                    state
+                        .received
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(ReceivedCallback {
+                            headers,
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                            answered,
+                        });
+                    if failing {
+                        HttpResponse::InternalServerError().body("not now")
+                    } else {
+                        HttpResponse::Ok().body("ok")
+                    }
+                },
+            ))
+        })
+        .listen(listener)?
+        .workers(1)
+        .disable_signals()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            url,
+            state,
+            server: handle,
+        })
+    }
+
+    /// Returns every request so far.
+    pub fn received(&self) -> Vec<ReceivedCallback> {
+        self.state
+            .received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until a request was answered 200, and returns every request.
+    pub async fn delivered(&self, patience: Duration) -> anyhow::Result<Vec<ReceivedCallback>> {
+        wait_until(patience, "a delivered callback", || async {
+            let received = self.received();
+            received
+                .iter()
+                .any(|request| request.answered == 200)
+                .then_some(received)
+        })
+        .await
+    }
+
+    /// Stops the receiver.
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+/// Checks `X-Attend-Signature` of a received callback with `secret`.
+pub fn signature_is_valid(callback: &ReceivedCallback, secret: &str) -> bool {
+    let Some(header) = callback.headers.get("x-attend-signature") else {
+        return false;
+    };
+    let Some((timestamp, _)) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(','))
+    else {
+        return false;
+    };
+    let Ok(timestamp) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    // Recomputed here with the hmac crate directly, not with the gateway's helper.
+    use hmac::Mac as _;
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(callback.body.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    *header == format!("t={timestamp},v1={expected}")
 }
