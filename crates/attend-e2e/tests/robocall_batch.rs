@@ -261,7 +261,7 @@ async fn run(attend: &Attend) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(summary.len() == 60, "{} calls placed", summary.len());
     let (mut answered, mut replied, mut timeouts, mut ones, mut twos, mut seconds) =
-        (0, 0, 0, 0, 0, 0_i64);
+        (0_i64, 0_i64, 0, 0, 0, 0_i64);
     for call in &summary {
         let option = call["digits"].as_array().and_then(|digits| {
             digits
@@ -289,7 +289,10 @@ async fn run(attend: &Attend) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    let round = |value: f64| (value * 100.0).round() / 100.0;
+    // Two decimals, half up, in integers (docs/robocall-batches.md).
+    let hundredths = |numerator: i64, denominator: i64, scale: i64| {
+        ((2 * numerator * scale * 100 + denominator) / (2 * denominator)) as f64 / 100.0
+    };
     let expected = json!({
         "total_calls": 60,
         "completed_calls": answered,
@@ -297,8 +300,8 @@ async fn run(attend: &Attend) -> anyhow::Result<()> {
         "replied_calls": replied,
         "replied_option_one_count": ones,
         "replied_option_two_count": twos,
-        "avg_duration": round(seconds as f64 / f64::from(answered)),
-        "success_rate": round(f64::from(replied) * 100.0 / 60.0),
+        "avg_duration": hundredths(seconds, answered, 1),
+        "success_rate": hundredths(replied, 60, 100),
     });
     anyhow::ensure!(
         payload["stats"] == expected,

@@ -58,8 +58,15 @@ fn stats_of(expected: &[Expected]) -> Value {
             .filter(|call| call.option.as_deref() == Some(key))
             .count()
     };
-    let seconds: i64 = expected.iter().map(|call| call.duration).sum();
-    let round = |value: f64| (value * 100.0).round() / 100.0;
+    let seconds =
+        usize::try_from(expected.iter().map(|call| call.duration).sum::<i64>()).unwrap_or_default();
+    // Two decimals, half up, in integers (docs/robocall-batches.md).
+    let hundredths = |numerator: usize, denominator: usize, scale: usize| {
+        if denominator == 0 {
+            return 0.0;
+        }
+        ((2 * numerator * scale * 100 + denominator) / (2 * denominator)) as f64 / 100.0
+    };
     json!({
         "total_calls": total,
         "completed_calls": completed,
@@ -68,8 +75,8 @@ fn stats_of(expected: &[Expected]) -> Value {
         "replied_option_one_count": option("1"),
         "replied_option_two_count": option("2"),
         "replied_option_three_count": option("3"),
-        "avg_duration": if completed == 0 { 0.0 } else { round(seconds as f64 / completed as f64) },
-        "success_rate": round(replied as f64 * 100.0 / total as f64),
+        "avg_duration": hundredths(seconds, completed, 1),
+        "success_rate": hundredths(replied, total, 100),
     })
 }
 
