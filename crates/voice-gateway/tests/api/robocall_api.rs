@@ -461,3 +461,45 @@ async fn the_callback_secret_is_shown_once_and_rotates() -> anyhow::Result<()> {
     assert_eq!(fields(&refused), ["colour", "callback_url"]);
     app.stop().await
 }
+
+/// Returns the JSON body of the guide's first `curl` to `path` (`-d '{…}'`).
+fn guide_body(guide: &str, path: &str) -> anyhow::Result<Value> {
+    let at = guide
+        .find(&format!("$GW/voicebot/v1{path}\""))
+        .ok_or_else(|| anyhow::anyhow!("no curl to {path} in the guide"))?;
+    let rest = &guide[at..];
+    let start = rest
+        .find("-d '")
+        .ok_or_else(|| anyhow::anyhow!("no body"))?
+        + 4;
+    let end = rest[start..]
+        .find("}'")
+        .ok_or_else(|| anyhow::anyhow!("no end"))?
+        + 1;
+    Ok(serde_json::from_str(&rest[start..start + end])?)
+}
+
+#[tokio::test]
+async fn the_guides_curl_examples_work_as_written() -> anyhow::Result<()> {
+    let guide = include_str!("../../../../docs/robocall-batches.md");
+    let app = TestApp::spawn().await?;
+    let (_, key) = app.integrator().await?;
+    let settings = guide_body(guide, "/settings")?;
+    let (status, body) = app
+        .api(Method::PUT, "/settings", &key, Some(&settings))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let workflow = guide_body(guide, "/workflows")?;
+    let (status, created) = app
+        .api(Method::POST, "/workflows", &key, Some(&workflow))
+        .await?;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["data"]["options"], json!(["1", "2", "3"]));
+    let mut batch = guide_body(guide, "/call")?;
+    batch["workflow_id"] = created["data"]["workflow_id"].clone();
+    let (status, body) = app.api(Method::POST, "/call", &key, Some(&batch)).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "batch request created successfully");
+    app.finished_sim_calls_to("+2348076960623").await?;
+    app.stop().await
+}
