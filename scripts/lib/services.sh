@@ -310,8 +310,21 @@ _rabbit_local_start() {
     wait_for 30 "RabbitMQ on $ATTEND_AMQP_HOST:$ATTEND_AMQP_PORT" rabbit_running
 }
 
+# rabbit_stalled: RabbitMQ accepts connections but has not answered the AMQP handshake for a
+# whole minute. A broker that is only busy (a test suite declaring hundreds of quorum queues on
+# a loaded machine) can take longer than one probe's five seconds; killing it then would lose
+# every queue in flight, so one slow answer is never enough.
+rabbit_stalled() {
+    local deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        rabbit_answers_amqp && return 1
+        sleep 5
+    done
+    ! rabbit_answers_amqp
+}
+
 ensure_rabbitmq() {
-    if rabbit_running && ! rabbit_answers_amqp; then
+    if rabbit_running && ! rabbit_answers_amqp && rabbit_stalled; then
         if [[ $EUID -eq 0 ]] && pgrep -u rabbitmq beam.smp >/dev/null 2>&1; then
             warn "RabbitMQ on $ATTEND_AMQP_HOST:$ATTEND_AMQP_PORT accepts connections but does not answer AMQP; restarting it (docs/operations.md)"
             pkill -KILL -u rabbitmq beam.smp || true
