@@ -40,7 +40,8 @@ pub struct AppState {
 pub const API_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a product's agents, hours and exceptions, and the busy times of a slot search,
 /// are reused when nothing in this process changed them: how long a change made through
-/// another replica may take to show.
+/// another replica may take to show (busy times: up to twice this, see
+/// [`crate::cache::BusyLookup::RefreshDue`]).
 pub const SCHEDULE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often expired idempotency keys are deleted.
@@ -107,7 +108,10 @@ impl Application {
             pool: infra.pool.clone(),
             admin_token: config.admin_token.clone(),
             tenants_by_key: Arc::new(TtlCache::new(API_KEY_CACHE_TTL, 10_000)),
-            calendars: Arc::new(CalendarCache::new(SCHEDULE_CACHE_TTL, 10_000)),
+            calendars: Arc::new(
+                CalendarCache::new(SCHEDULE_CACHE_TTL, 10_000)
+                    .with_refresh_pool(infra.pool.clone()),
+            ),
         };
         let server = service::http_server(listener, infra.health(), move |config| {
             config.app_data(web::Data::new(state.clone()));

@@ -9,7 +9,7 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use super::{BookingError, Subject};
-use crate::cache::{BusyIntervals, CalendarCache};
+use crate::cache::{BusyIntervals, BusyLookup, CalendarCache};
 use crate::db::reminder_policies;
 use crate::db::scheduling::{self, ProductContext, ReminderDefault};
 use crate::domain::reminder_policy::ReminderPolicy;
@@ -163,8 +163,27 @@ pub async fn cached_schedule(
     Ok(schedule)
 }
 
+/// Reads the active bookings of `agent_ids` overlapping `[from, until)`, by agent.
+async fn read_busy(
+    connection: &mut AsyncPgConnection,
+    agent_ids: &[Uuid],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<BusyIntervals, BookingError> {
+    let mut by_agent = BusyIntervals::new();
+    for (agent_id, start, end) in scheduling::busy(connection, agent_ids, from, until).await? {
+        by_agent.entry(agent_id).or_default().push((start, end));
+    }
+    for intervals in by_agent.values_mut() {
+        intervals.sort_unstable();
+    }
+    Ok(by_agent)
+}
+
 /// Returns the active bookings of `agent_ids` overlapping `[from, until)`, from `cache`
-/// when current, else from the database (and remembers them).
+/// when current, else from the database (and remembers them). Busy times due for a
+/// refresh are served while a background task reads them afresh (see
+/// [`crate::cache::BusyLookup::RefreshDue`]), so no request waits for that read.
 pub async fn cached_busy(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
@@ -173,24 +192,21 @@ pub async fn cached_busy(
     until: DateTime<Utc>,
     cache: Option<&CalendarCache>,
 ) -> Result<Arc<BusyIntervals>, BookingError> {
-    let read = async |connection: &mut AsyncPgConnection| -> Result<BusyIntervals, BookingError> {
-        let mut by_agent = BusyIntervals::new();
-        for (agent_id, start, end) in scheduling::busy(connection, agent_ids, from, until).await? {
-            by_agent.entry(agent_id).or_default().push((start, end));
-        }
-        for intervals in by_agent.values_mut() {
-            intervals.sort_unstable();
-        }
-        Ok(by_agent)
-    };
     let Some(cache) = cache else {
-        return Ok(Arc::new(read(connection).await?));
+        return Ok(Arc::new(
+            read_busy(connection, agent_ids, from, until).await?,
+        ));
     };
-    if let Some(intervals) = cache.busy(tenant_id, agent_ids, from, until) {
-        return Ok(intervals);
+    match cache.lookup_busy(tenant_id, agent_ids, from, until) {
+        BusyLookup::Current(intervals) => return Ok(intervals),
+        BusyLookup::RefreshDue(intervals) => {
+            refresh_busy_in_background(cache, tenant_id, agent_ids, from, until);
+            return Ok(intervals);
+        }
+        BusyLookup::Missing => {}
     }
     let stamp = cache.stamp(tenant_id);
-    let intervals = Arc::new(read(connection).await?);
+    let intervals = Arc::new(read_busy(connection, agent_ids, from, until).await?);
     cache.remember_busy(
         tenant_id,
         agent_ids,
@@ -200,6 +216,49 @@ pub async fn cached_busy(
         Arc::clone(&intervals),
     );
     Ok(intervals)
+}
+
+/// Reads busy times afresh on a connection of the cache's refresh pool, off the request.
+fn refresh_busy_in_background(
+    cache: &CalendarCache,
+    tenant_id: Uuid,
+    agent_ids: &[Uuid],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) {
+    let (Some(pool), Ok(runtime)) = (
+        cache.refresh_pool().cloned(),
+        tokio::runtime::Handle::try_current(),
+    ) else {
+        cache.refresh_failed(tenant_id, agent_ids, from, until);
+        return;
+    };
+    let cache = cache.clone();
+    let agent_ids = agent_ids.to_vec();
+    runtime.spawn(async move {
+        let read = async {
+            let mut connection = pool.get().await.map_err(anyhow::Error::new)?;
+            // Read before the query, as for any entry: a write committing meanwhile makes
+            // the new entry stale at once rather than hiding the write.
+            let stamp = cache.stamp(tenant_id);
+            let intervals = read_busy(&mut connection, &agent_ids, from, until)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+            cache.remember_busy(
+                tenant_id,
+                &agent_ids,
+                from,
+                until,
+                stamp,
+                Arc::new(intervals),
+            );
+            anyhow::Ok(())
+        };
+        if let Err(error) = read.await {
+            tracing::warn!(error.message = %error, "could not refresh cached busy times");
+            cache.refresh_failed(tenant_id, &agent_ids, from, until);
+        }
+    });
 }
 
 /// Returns the free slots of `query` at `now`, shown in `display_zone` (the entity's zone
