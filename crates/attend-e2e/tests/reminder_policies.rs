@@ -263,5 +263,6 @@ async fn policies_fall_back_follow_up_and_stop_after_a_no_show() -> anyhow::Resu
     assert_eq!(texts.len(), 2, "no follow-up after a no-show: {texts:?}");
 
     clinic.attend.stop().await?;
+    env.cleanup().await?;
     Ok(())
 }
