@@ -28,6 +28,7 @@ Options:
   --occupancy F          share of slots booked before measuring, 0..=1 (default 0.8)
   --seed N               seed of every random choice (default 42)
   --json-out PATH        also write the results as JSON to PATH
+  --results PATH         append the figures as rows of scripts/bench's table (TSV)
   --amqp-url URL         bind a sink queue for the service's events on this broker, as
                          their consumers would (without it, RabbitMQ returns the events as
                          unroutable and the service's outbox keeps retrying them)
@@ -67,6 +68,8 @@ pub struct VoicebotOptions {
     pub seed: u64,
     /// Where to write the JSON results.
     pub json_out: Option<PathBuf>,
+    /// The results file of `scripts/bench` to append the item 2 rows to.
+    pub results: Option<PathBuf>,
     /// The broker to bind the event sink on, if any.
     pub amqp_url: Option<String>,
     /// The service's `AMQP_PREFIX`.
@@ -79,10 +82,47 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
         bail!("no command given");
     };
     match first.as_str() {
-        "-h" | "--help" | "help" => return Ok(Command::Help),
-        "voicebot" => {}
+        "-h" | "--help" | "help" => Ok(Command::Help),
+        "voicebot" => match options(rest)? {
+            None => Ok(Command::Help),
+            Some(pairs) => Ok(Command::Voicebot(voicebot_options(
+                &pairs,
+                admin_token_env,
+            )?)),
+        },
         other => bail!("unknown command {other:?}"),
     }
+}
+
+/// Splits `--name value` and `--name=value` pairs; `None` when help is asked for. Every
+/// option takes a value.
+pub fn options(rest: &[String]) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    let mut pairs = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(None);
+        }
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_owned(), value.to_owned()),
+            _ if arg.starts_with("--") => {
+                let value = rest
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("{arg} needs a value"))?;
+                (arg.clone(), value)
+            }
+            _ => bail!("unexpected argument {arg:?}"),
+        };
+        pairs.push((name, value));
+    }
+    Ok(Some(pairs))
+}
+
+fn voicebot_options(
+    pairs: &[(String, String)],
+    admin_token_env: Option<String>,
+) -> anyhow::Result<VoicebotOptions> {
     let mut options = VoicebotOptions {
         url: String::new(),
         admin_token: admin_token_env.unwrap_or_default(),
@@ -94,43 +134,26 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
         occupancy: 0.8,
         seed: 42,
         json_out: None,
+        results: None,
         amqp_url: None,
         amqp_prefix: String::new(),
     };
-    let mut rest = rest.iter();
-    while let Some(arg) = rest.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        if !name.starts_with("--") {
-            bail!("unexpected argument {arg:?}");
-        }
-        let mut value = || -> anyhow::Result<String> {
-            match &inline {
-                Some(value) => Ok(value.clone()),
-                None => rest
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{name} needs a value")),
-            }
-        };
+    for (name, value) in pairs {
+        let name = name.as_str();
         match name {
-            "--url" => options.url = value()?.trim_end_matches('/').to_owned(),
-            "--admin-token" => options.admin_token = value()?,
-            "--clients" => options.clients = number(name, &value()?)?,
-            "--duration-secs" => options.duration_secs = number(name, &value()?)?,
-            "--warmup-secs" => options.warmup_secs = number(name, &value()?)?,
-            "--agents" => options.agents = number(name, &value()?)?,
-            "--days" => options.days = number(name, &value()?)?,
-            "--occupancy" => options.occupancy = number(name, &value()?)?,
-            "--seed" => options.seed = number(name, &value()?)?,
-            "--json-out" => options.json_out = Some(PathBuf::from(value()?)),
-            "--amqp-url" => options.amqp_url = Some(value()?),
-            "--amqp-prefix" => options.amqp_prefix = value()?,
+            "--url" => options.url = value.trim_end_matches('/').to_owned(),
+            "--admin-token" => options.admin_token.clone_from(value),
+            "--clients" => options.clients = number(name, value)?,
+            "--duration-secs" => options.duration_secs = number(name, value)?,
+            "--warmup-secs" => options.warmup_secs = number(name, value)?,
+            "--agents" => options.agents = number(name, value)?,
+            "--days" => options.days = number(name, value)?,
+            "--occupancy" => options.occupancy = number(name, value)?,
+            "--seed" => options.seed = number(name, value)?,
+            "--json-out" => options.json_out = Some(PathBuf::from(value)),
+            "--results" => options.results = Some(PathBuf::from(value)),
+            "--amqp-url" => options.amqp_url = Some(value.clone()),
+            "--amqp-prefix" => options.amqp_prefix.clone_from(value),
             other => bail!("unknown option {other:?}"),
         }
     }
@@ -152,10 +175,11 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
     if !(0.0..=1.0).contains(&options.occupancy) {
         bail!("--occupancy must be from 0 to 1");
     }
-    Ok(Command::Voicebot(options))
+    Ok(options)
 }
 
-fn number<T: FromStr>(name: &str, text: &str) -> anyhow::Result<T> {
+/// Parses `text` as the value of option `name`.
+pub fn number<T: FromStr>(name: &str, text: &str) -> anyhow::Result<T> {
     text.trim()
         .parse()
         .ok()

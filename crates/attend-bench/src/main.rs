@@ -1,12 +1,13 @@
 //! `attend-bench`: load generators that measure Attend's services over HTTP.
 //!
 //! `attend-bench voicebot --url http://127.0.0.1:18080 --admin-token TOKEN` benchmarks the
-//! voicebot webhook of a running booking-service; `scripts/bench/voicebot` starts one on a
+//! voicebot webhook of a running booking-service; `scripts/bench.d/voicebot` starts one on a
 //! fresh database and runs it (see docs/benchmarks.md).
 
 mod api;
 mod args;
 mod report;
+mod results;
 mod sink;
 mod voicebot;
 

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::api::{Api, Timed, field};
 use crate::args::VoicebotOptions;
 use crate::report::{PhaseResult, Recorder, table};
+use crate::results::{self, Row, Target};
 use crate::sink::EventSink;
 
 /// The webhook's path.
@@ -266,6 +267,54 @@ pub async fn run(options: VoicebotOptions) -> anyhow::Result<bool> {
     }
     out.flush()?;
     drop(out);
+
+    if let Some(path) = &options.results {
+        let scope = format!("{} clients", options.clients);
+        results::append(
+            path,
+            &[
+                Row::new(
+                    2,
+                    format!("getSlots p99 ({scope})"),
+                    slots_p99,
+                    "ms",
+                    Target::AtMost(GET_SLOTS_P99_TARGET_MS),
+                ),
+                Row::new(
+                    2,
+                    format!("getSlots throughput ({scope})"),
+                    rows[0].throughput,
+                    "req/s",
+                    Target::None,
+                ),
+                Row::new(
+                    2,
+                    format!("bookAppointment p99 ({scope})"),
+                    book_p99,
+                    "ms",
+                    Target::AtMost(BOOK_P99_TARGET_MS),
+                ),
+                Row::new(
+                    2,
+                    format!("bookAppointment throughput ({scope})"),
+                    rows[3].throughput,
+                    "req/s",
+                    Target::None,
+                ),
+                #[expect(
+                    clippy::cast_precision_loss,
+                    reason = "error counts are far below 2^53"
+                )]
+                Row::new(
+                    2,
+                    "voicebot failed requests",
+                    measured_errors as f64,
+                    "",
+                    Target::AtMost(0.0),
+                ),
+            ],
+        )?;
+    }
 
     if let Some(path) = &options.json_out {
         let document = json!({
