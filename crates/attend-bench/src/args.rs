@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 /// The usage text of `attend-bench --help`.
 pub const USAGE: &str = "\
 Usage: attend-bench voicebot --url URL --admin-token TOKEN [options]
+       attend-bench e2e --channel voice|sms --url URL --sim-url URL [options]
 
 Benchmarks the voicebot webhook of a running booking-service (POST /voicebot/webhook):
 creates a tenant, an entity, an appointment type, a product and --agents agents through the
@@ -34,6 +35,25 @@ Options:
                          unroutable and the service's outbox keeps retrying them)
   --amqp-prefix PREFIX   the service's AMQP_PREFIX (default empty)
   -h, --help             show this help
+
+attend-bench e2e: reminders end to end through every service (items 5 and 6). Books --count
+appointments through booking-service (POST /v1/appointments), each with one reminder on
+--channel due at the same instant T, to numbers carrier-sim's default callee answers with 1
+(voice) or \"Yes\" (SMS). T is set after a probe measures how fast booking-service books.
+From T it reads the simulator's record (when each call was placed or text accepted; calls
+or reminder texts per number) and booking-service's (each appointment's status and
+status_changed_at).
+
+Options of e2e:
+  --channel voice|sms    the reminders' channel (required)
+  --url URL              booking-service base URL (required)
+  --sim-url URL          carrier-sim base URL (required)
+  --admin-token TOKEN    booking-service's ADMIN_TOKEN (default: $ADMIN_TOKEN)
+  --count N              reminders (default 10000)
+  --clients N            concurrent bookings during setup (default 32)
+  --lead-secs S          extra seconds between the planned end of setup and T (default 5)
+  --wait-secs S          seconds after T to wait for every confirmation (default 120)
+  --results PATH         append the figures as rows of scripts/bench's table (TSV)
 ";
 
 /// What the command line asks for.
@@ -43,6 +63,40 @@ pub enum Command {
     Help,
     /// Benchmark the voicebot webhook.
     Voicebot(VoicebotOptions),
+    /// Benchmark reminders end to end.
+    E2e(E2eOptions),
+}
+
+/// The channel of the reminders of `attend-bench e2e`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Voice calls, answered by pressing 1.
+    Voice,
+    /// SMS, answered "Yes".
+    Sms,
+}
+
+/// Options of `attend-bench e2e`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct E2eOptions {
+    /// The reminders' channel.
+    pub channel: Channel,
+    /// Base URL of booking-service, without a trailing slash.
+    pub url: String,
+    /// Base URL of carrier-sim, without a trailing slash.
+    pub sim_url: String,
+    /// booking-service's operator token.
+    pub admin_token: String,
+    /// Reminders due at once.
+    pub count: usize,
+    /// Concurrent bookings during setup.
+    pub clients: usize,
+    /// Extra seconds between the planned end of setup and the due time.
+    pub lead_secs: u64,
+    /// Seconds after the due time to wait for every confirmation.
+    pub wait_secs: u64,
+    /// The results file of `scripts/bench` to append the rows to.
+    pub results: Option<PathBuf>,
 }
 
 /// Options of `attend-bench voicebot`.
@@ -90,8 +144,67 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
                 admin_token_env,
             )?)),
         },
+        "e2e" => match options(rest)? {
+            None => Ok(Command::Help),
+            Some(pairs) => Ok(Command::E2e(e2e_options(&pairs, admin_token_env)?)),
+        },
         other => bail!("unknown command {other:?}"),
     }
+}
+
+fn e2e_options(
+    pairs: &[(String, String)],
+    admin_token_env: Option<String>,
+) -> anyhow::Result<E2eOptions> {
+    let mut channel = None;
+    let mut options = E2eOptions {
+        channel: Channel::Voice,
+        url: String::new(),
+        sim_url: String::new(),
+        admin_token: admin_token_env.unwrap_or_default(),
+        count: 10_000,
+        clients: 32,
+        lead_secs: 5,
+        wait_secs: 120,
+        results: None,
+    };
+    for (name, value) in pairs {
+        let name = name.as_str();
+        match name {
+            "--channel" => {
+                channel = Some(match value.as_str() {
+                    "voice" => Channel::Voice,
+                    "sms" => Channel::Sms,
+                    other => bail!("--channel must be voice or sms, got {other:?}"),
+                });
+            }
+            "--url" => options.url = value.trim_end_matches('/').to_owned(),
+            "--sim-url" => options.sim_url = value.trim_end_matches('/').to_owned(),
+            "--admin-token" => options.admin_token.clone_from(value),
+            "--count" => options.count = number(name, value)?,
+            "--clients" => options.clients = number(name, value)?,
+            "--lead-secs" => options.lead_secs = number(name, value)?,
+            "--wait-secs" => options.wait_secs = number(name, value)?,
+            "--results" => options.results = Some(PathBuf::from(value)),
+            other => bail!("unknown option {other:?}"),
+        }
+    }
+    options.channel = channel.context("--channel is required (voice or sms)")?;
+    for (name, url) in [("--url", &options.url), ("--sim-url", &options.sim_url)] {
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            bail!("{name} is required and must start with http:// or https://");
+        }
+    }
+    if options.admin_token.is_empty() {
+        bail!("--admin-token (or $ADMIN_TOKEN) is required");
+    }
+    if !(1..=700_000).contains(&options.count) {
+        bail!("--count must be from 1 to 700000 (the bench's distinct numbers)");
+    }
+    if options.clients == 0 || options.wait_secs == 0 {
+        bail!("--clients and --wait-secs must be at least 1");
+    }
+    Ok(options)
 }
 
 /// Splits `--name value` and `--name=value` pairs; `None` when help is asked for. Every
@@ -242,5 +355,32 @@ mod tests {
             parse(&args("voicebot --url http://x --bogus 1"), Some("t".into())).unwrap_err();
         assert!(error.to_string().contains("--bogus"), "{error}");
         assert_eq!(parse(&args("--help"), None).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn e2e_reads_its_channel_and_count() {
+        let Command::E2e(options) = parse(
+            &args("e2e --channel sms --url http://b/ --sim-url http://s --count 1000"),
+            Some("t".into()),
+        )
+        .unwrap() else {
+            panic!("not e2e");
+        };
+        assert_eq!(options.channel, Channel::Sms);
+        assert_eq!(options.url, "http://b");
+        assert_eq!(options.count, 1000);
+        assert_eq!(options.wait_secs, 120);
+        let error = parse(
+            &args("e2e --url http://b --sim-url http://s"),
+            Some("t".into()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("--channel"), "{error}");
+        let error = parse(
+            &args("e2e --channel fax --url http://b --sim-url http://s"),
+            Some("t".into()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("voice or sms"), "{error}");
     }
 }

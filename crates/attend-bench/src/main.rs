@@ -6,6 +6,7 @@
 
 mod api;
 mod args;
+mod e2e;
 mod report;
 mod results;
 mod sink;
@@ -37,15 +38,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Voicebot(options) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("attend-bench: failed to start the runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(voicebot::run(options)) {
                 Ok(true) => ExitCode::SUCCESS,
@@ -58,6 +52,38 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::E2e(options) => {
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
+            };
+            match runtime.block_on(e2e::run(options)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    eprintln!(
+                        "attend-bench: not every reminder was delivered and confirmed in time (figures above)"
+                    );
+                    ExitCode::from(3)
+                }
+                Err(error) => {
+                    eprintln!("attend-bench: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Returns a multi-threaded runtime, or `None` (reported) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("attend-bench: failed to start the runtime: {error}");
+            None
         }
     }
 }

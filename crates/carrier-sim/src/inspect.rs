@@ -283,6 +283,13 @@ impl CallStore {
             .collect()
     }
 
+    /// Returns how many calls are recorded and how many of them have ended.
+    pub fn counts(&self) -> (usize, usize) {
+        let calls = self.lock();
+        let finished = calls.iter().filter(|record| record.is_finished()).count();
+        (calls.len(), finished)
+    }
+
     /// Forgets every call.
     pub fn clear(&self) {
         self.lock().clear();
@@ -303,6 +310,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         // Before /sim/calls/{call_uuid}, which would take "summary" for an id.
         .route("/sim/calls/summary", web::get().to(list_summaries))
         .route("/sim/calls/{call_uuid}", web::get().to(get_call))
+        .route("/sim/stats", web::get().to(get_stats))
         .route("/healthz", web::get().to(health))
         .route("/readyz", web::get().to(health));
 }
@@ -321,6 +329,21 @@ async fn list_summaries(
     filter: web::Query<CallFilter>,
 ) -> HttpResponse {
     HttpResponse::Ok().json(state.calls.summaries(filter.to.as_deref()))
+}
+
+/// `GET /sim/stats`: a few counters, cheap enough to poll while thousands of calls and
+/// messages are recorded (the lists copy every record).
+async fn get_stats(state: web::Data<SimState>) -> HttpResponse {
+    let (calls, calls_finished) = state.calls.counts();
+    let messages = state.sms.messages.counts();
+    HttpResponse::Ok().json(serde_json::json!({
+        "calls": { "placed": calls, "finished": calls_finished },
+        "messages": {
+            "outbound": messages.outbound,
+            "inbound": messages.inbound,
+            "inbound_answered": messages.inbound_answered,
+        },
+    }))
 }
 
 async fn get_call(

@@ -25,12 +25,24 @@ use attend_runtime::phone;
 
 use crate::{consent, settings, texts};
 
+/// Reminders applied at once. Their order does not matter: each is recorded under its own
+/// reminder id (a redelivery changes nothing), so they need not wait for one another. Applied
+/// one by one, a burst of reminders due at once was recorded at ~50/s on a busy 2-core machine,
+/// each waiting for the previous commit (docs/benchmarks.md, items 5 and 6).
+const REMINDERS_CONCURRENCY: usize = 32;
+/// Unacknowledged deliveries the broker may push: enough to keep every slot above busy.
+const REMINDERS_PREFETCH: u16 = 128;
+
 /// The queue's name, without the AMQP prefix.
 pub const QUEUE: &str = "sms.reminders-due";
 
 /// Returns the queue's spec: `reminder.due.sms` events.
 pub fn consumer_spec() -> ConsumerSpec {
-    ConsumerSpec::new(QUEUE, vec![routing_keys::REMINDER_DUE_SMS])
+    ConsumerSpec {
+        prefetch: REMINDERS_PREFETCH,
+        concurrency: REMINDERS_CONCURRENCY,
+        ..ConsumerSpec::new(QUEUE, vec![routing_keys::REMINDER_DUE_SMS])
+    }
 }
 
 /// Applies `v1::ReminderDue` events.

@@ -134,6 +134,17 @@ impl MessageFilter {
     }
 }
 
+/// How many messages the store holds, by direction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Messages the application sent.
+    pub outbound: usize,
+    /// Messages subscribers sent (scripted replies and injected ones).
+    pub inbound: usize,
+    /// Inbound messages whose latest webhook request the application answered with a 2xx.
+    pub inbound_answered: usize,
+}
+
 /// Every message since start-up (or the last clear), oldest first.
 #[derive(Debug, Default)]
 pub struct MessageStore {
@@ -173,6 +184,28 @@ impl MessageStore {
             .filter(|record| filter.matches(record))
             .cloned()
             .collect()
+    }
+
+    /// Returns how many messages went each way, and how many inbound ones the application
+    /// answered with a 2xx.
+    pub fn counts(&self) -> MessageCounts {
+        let messages = lock(&self.messages);
+        let mut counts = MessageCounts::default();
+        for record in messages.iter() {
+            match record.direction {
+                Direction::Outbound => counts.outbound += 1,
+                Direction::Inbound => {
+                    counts.inbound += 1;
+                    if record
+                        .webhook_status
+                        .is_some_and(|status| (200..300).contains(&status))
+                    {
+                        counts.inbound_answered += 1;
+                    }
+                }
+            }
+        }
+        counts
     }
 
     /// Forgets every message.
