@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 /// The usage text of `attend-bench --help`.
 pub const USAGE: &str = "\
 Usage: attend-bench voicebot --url URL --admin-token TOKEN [options]
+       attend-bench create --url URL --admin-token TOKEN [options]   (see create --help)
 
 Benchmarks the voicebot webhook of a running booking-service (POST /voicebot/webhook):
 creates a tenant, an entity, an appointment type, a product and --agents agents through the
@@ -43,6 +44,10 @@ pub enum Command {
     Help,
     /// Benchmark the voicebot webhook.
     Voicebot(VoicebotOptions),
+    /// Print the usage of `create`.
+    CreateHelp,
+    /// Benchmark booking creation (`POST /v1/appointments`).
+    Create(crate::create::CreateOptions),
 }
 
 /// Options of `attend-bench voicebot`.
@@ -86,6 +91,13 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
         "voicebot" => match options(rest)? {
             None => Ok(Command::Help),
             Some(pairs) => Ok(Command::Voicebot(voicebot_options(
+                &pairs,
+                admin_token_env,
+            )?)),
+        },
+        "create" => match options(rest)? {
+            None => Ok(Command::CreateHelp),
+            Some(pairs) => Ok(Command::Create(crate::create::CreateOptions::parse(
                 &pairs,
                 admin_token_env,
             )?)),

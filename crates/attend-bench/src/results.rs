@@ -15,10 +15,6 @@ pub enum Target {
     /// At most this much.
     AtMost(f64),
     /// At least this much.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for throughput targets; remove once a part uses it")
-    )]
     AtLeast(f64),
 }
 
