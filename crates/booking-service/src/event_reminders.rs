@@ -24,6 +24,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use attend_runtime::outbox::RelayWake;
+
 use crate::auth::Tenant;
 use crate::booking::BookingError;
 use crate::booking::commands::{self, CancelBooking, ReplanAppointment, ScheduleAppointment};
@@ -613,6 +615,8 @@ pub async fn create(
         metadata: Some(&wanted.metadata),
         catalog: plan.catalog,
         names,
+        // The caller's transaction does not wake the relay: the trigger notifies it.
+        relay_wake: RelayWake::Notify,
     };
     commands::schedule(connection, tenant.id, &tenant.name, command).await?;
     let id = Uuid::now_v7();

@@ -19,6 +19,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
+use attend_runtime::outbox::RelayWake;
+
 use crate::auth::Tenant;
 use crate::booking::BookingError;
 use crate::booking::commands::{self, CancelBooking, ScheduleAppointment};
@@ -405,6 +407,8 @@ pub async fn create(
                 metadata: None,
                 catalog: CatalogLinks::default(),
                 names: None,
+                // Its own transaction, not run_once: the trigger notifies the relay.
+                relay_wake: RelayWake::Notify,
             };
             commands::schedule(connection, tenant.id, &tenant.name, command).await?;
             diesel::insert_into(sms_reminders::table)
