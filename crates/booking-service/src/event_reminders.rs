@@ -614,6 +614,7 @@ pub async fn create(
         messages: &plan.messages,
         metadata: Some(&wanted.metadata),
         catalog: plan.catalog,
+        entity: plan.entity.as_ref(),
         names,
         // The caller's transaction does not wake the relay: the trigger notifies it.
         relay_wake: RelayWake::Notify,

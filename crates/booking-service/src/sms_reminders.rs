@@ -406,6 +406,7 @@ pub async fn create(
                 messages: &messages,
                 metadata: None,
                 catalog: CatalogLinks::default(),
+                entity: None,
                 names: None,
                 // Its own transaction, not run_once: the trigger notifies the relay.
                 relay_wake: RelayWake::Notify,

@@ -119,6 +119,9 @@ pub struct ScheduleAppointment<'a> {
     pub metadata: Option<&'a serde_json::Value>,
     /// The entity and appointment type it was booked under, when the caller named a type.
     pub catalog: CatalogLinks,
+    /// `catalog.entity_id`'s row when the caller has already read it (the plan does);
+    /// `None` reads it here.
+    pub entity: Option<&'a scheduling::EntityRow>,
     /// The customer's given and family names when the caller sent them apart.
     pub names: Option<(&'a str, &'a str)>,
     /// How the outbox relay learns of the event: `InProcess` only when the caller wakes
@@ -232,7 +235,12 @@ pub async fn schedule(
         .collect();
     // reminders_of's order.
     stored_reminders.sort_by_key(|reminder| (reminder.due_at, reminder.id));
-    let business = business_of(connection, tenant_id, command.catalog.entity_id).await?;
+    let business = match command.entity {
+        Some(entity) => FreeFormBusiness {
+            entity: Some(entity.clone()),
+        },
+        None => business_of(connection, tenant_id, command.catalog.entity_id).await?,
+    };
     let event = events::appointment_scheduled(
         &stored,
         business.as_business(tenant_name),

@@ -209,6 +209,7 @@ pub async fn create_appointment(
                 messages: &plan.messages,
                 metadata: Some(&appointment.metadata),
                 catalog: plan.catalog,
+                entity: plan.entity.as_ref(),
                 names: None,
                 // run_once wakes the relay after the commit.
                 relay_wake: RelayWake::InProcess,
