@@ -231,7 +231,11 @@ pub async fn schedule(
     };
     let mut stored_reminders: Vec<ReminderRow> = reminders
         .iter()
-        .map(NewReminder::as_scheduled_row)
+        .map(|reminder| {
+            let mut row = reminder.as_scheduled_row();
+            row.due_at = row.due_at.trunc_subsecs(6);
+            row
+        })
         .collect();
     // reminders_of's order.
     stored_reminders.sort_by_key(|reminder| (reminder.due_at, reminder.id));
