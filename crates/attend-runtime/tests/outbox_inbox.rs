@@ -249,10 +249,12 @@ async fn a_notified_relay_publishes_a_committed_event_without_waiting_for_the_po
 
 /// Counts the notifications on `channel` that a dedicated LISTEN connection receives; keep
 /// the returned client alive while counting.
-async fn listen(database_url: &str, channel: &str) -> (tokio_postgres::Client, Arc<AtomicUsize>) {
-    let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+async fn listen(
+    database_url: &str,
+    channel: &str,
+) -> Result<(tokio_postgres::Client, Arc<AtomicUsize>), tokio_postgres::Error> {
+    let (client, mut connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
     let received = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&received);
     tokio::spawn(async move {
@@ -263,11 +265,8 @@ async fn listen(database_url: &str, channel: &str) -> (tokio_postgres::Client, A
             }
         }
     });
-    client
-        .batch_execute(&format!("LISTEN {channel}"))
-        .await
-        .unwrap();
-    (client, received)
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    Ok((client, received))
 }
 
 #[tokio::test]
@@ -309,7 +308,9 @@ async fn an_in_process_wake_publishes_at_once_without_notify() {
     relay.poll_interval = Duration::from_secs(3600);
     let waker = relay.waker();
     let relaying = tokio::spawn(relay.run(stop.clone()));
-    let (_listening, notifications) = listen(&env.database_url, "attend_outbox_relaytest").await;
+    let (_listening, notifications) = listen(&env.database_url, "attend_outbox_relaytest")
+        .await
+        .unwrap();
     // Let the relay finish its first (empty) drain.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
