@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 pub const USAGE: &str = "\
 Usage: attend-bench voicebot --url URL --admin-token TOKEN [options]
        attend-bench e2e --channel voice|sms --url URL --sim-url URL [options]
+       attend-bench create --url URL --admin-token TOKEN [options]   (see create --help)
 
 Benchmarks the voicebot webhook of a running booking-service (POST /voicebot/webhook):
 creates a tenant, an entity, an appointment type, a product and --agents agents through the
@@ -65,6 +66,10 @@ pub enum Command {
     Voicebot(VoicebotOptions),
     /// Benchmark reminders end to end.
     E2e(E2eOptions),
+    /// Print the usage of `create`.
+    CreateHelp,
+    /// Benchmark booking creation (`POST /v1/appointments`).
+    Create(crate::create::CreateOptions),
 }
 
 /// The channel of the reminders of `attend-bench e2e`.
@@ -147,6 +152,13 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
         "e2e" => match options(rest)? {
             None => Ok(Command::Help),
             Some(pairs) => Ok(Command::E2e(e2e_options(&pairs, admin_token_env)?)),
+        },
+        "create" => match options(rest)? {
+            None => Ok(Command::CreateHelp),
+            Some(pairs) => Ok(Command::Create(crate::create::CreateOptions::parse(
+                &pairs,
+                admin_token_env,
+            )?)),
         },
         other => bail!("unknown command {other:?}"),
     }

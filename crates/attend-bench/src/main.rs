@@ -1,17 +1,20 @@
 //! `attend-bench`: load generators that measure Attend's services over HTTP.
 //!
 //! `attend-bench voicebot --url http://127.0.0.1:18080 --admin-token TOKEN` benchmarks the
-//! voicebot webhook of a running booking-service; `scripts/bench.d/voicebot` starts one on a
-//! fresh database and runs it (see docs/benchmarks.md).
+//! voicebot webhook of a running booking-service, `attend-bench create ...` its booking
+//! creation, `attend-bench e2e ...` reminders through every service; the parts in
+//! `scripts/bench.d/` start what each needs and run them (see docs/benchmarks.md).
 
 mod api;
 mod args;
+mod create;
 mod e2e;
 mod report;
 mod results;
 mod sink;
 mod voicebot;
 
+use std::future::Future;
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -30,60 +33,44 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Help => {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(args::USAGE.as_bytes()).is_err() {
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Voicebot(options) => {
-            let Some(runtime) = runtime() else {
-                return ExitCode::FAILURE;
-            };
-            match runtime.block_on(voicebot::run(options)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => {
-                    eprintln!("attend-bench: some requests failed (figures above)");
-                    ExitCode::from(3)
-                }
-                Err(error) => {
-                    eprintln!("attend-bench: {error:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::E2e(options) => {
-            let Some(runtime) = runtime() else {
-                return ExitCode::FAILURE;
-            };
-            match runtime.block_on(e2e::run(options)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => {
-                    eprintln!(
-                        "attend-bench: not every reminder was delivered and confirmed in time (figures above)"
-                    );
-                    ExitCode::from(3)
-                }
-                Err(error) => {
-                    eprintln!("attend-bench: {error:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Help => print_usage(args::USAGE),
+        Command::CreateHelp => print_usage(create::USAGE),
+        Command::Voicebot(options) => run_benchmark(voicebot::run(options)),
+        Command::Create(options) => run_benchmark(create::run(options)),
+        Command::E2e(options) => run_benchmark(e2e::run(options)),
     }
 }
 
-/// Returns a multi-threaded runtime, or `None` (reported) when it cannot start.
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
+fn print_usage(usage: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    if out.write_all(usage.as_bytes()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs a benchmark on a multi-threaded runtime; exit status 3 when some request failed or
+/// (e2e) not every reminder was delivered and confirmed in time.
+fn run_benchmark(benchmark: impl Future<Output = anyhow::Result<bool>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => Some(runtime),
+        Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("attend-bench: failed to start the runtime: {error}");
-            None
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(benchmark) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("attend-bench: some requests or reminders failed (figures above)");
+            ExitCode::from(3)
+        }
+        Err(error) => {
+            eprintln!("attend-bench: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

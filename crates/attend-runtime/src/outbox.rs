@@ -44,25 +44,105 @@ struct OutboxRow {
 }
 
 /// Writes `event` to the outbox on `connection`, which should be inside the transaction that
-/// makes the state change. Returns the event id.
+/// makes the state change. Returns the event id. The outbox trigger notifies the relay when
+/// the transaction commits ([`RelayWake::Notify`]).
 pub async fn enqueue<E: Event>(
     connection: &mut AsyncPgConnection,
     tenant_id: Option<Uuid>,
     event: &E,
 ) -> QueryResult<Uuid> {
+    enqueue_with(connection, tenant_id, event, RelayWake::Notify).await
+}
+
+/// How the relay learns that a transaction wrote outbox rows.
+///
+/// `NOTIFY` is cheap for one transaction but serialises all of them: Postgres takes a
+/// database-wide lock in `PreCommit_Notify` and holds it through the commit's WAL flush, so
+/// only one notifying transaction commits at a time (measured on the 2-core bench machine at
+/// 32 clients: 8,720 one-`INSERT` transactions/s without, 1,659/s with a notifying trigger;
+/// docs/benchmarks.md, "pgbench ceiling"). A writer whose process runs the relay can wake it
+/// in-process instead, after its commit, and no commit waits for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayWake {
+    /// The outbox trigger sends `NOTIFY` at commit; every relay of the schema listening
+    /// (any process) wakes. For writers that cannot wake a relay themselves.
+    Notify,
+    /// The trigger stays silent for this transaction; the caller promises to call
+    /// [`RelayWaker::wake`] after the transaction commits. If it does not (or crashes
+    /// between commit and wake), nothing is lost: the relay's poll finds the rows.
+    InProcess,
+}
+
+/// Like [`enqueue`], telling the outbox trigger how the relay is woken (see [`RelayWake`]).
+pub async fn enqueue_with<E: Event>(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Option<Uuid>,
+    event: &E,
+    wake: RelayWake,
+) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
-    diesel::insert_into(outbox::table)
-        .values(NewOutboxRow {
-            id,
-            event_type: E::TYPE,
-            routing_key: event.routing_key(),
-            tenant_id,
-            payload: event.encode_to_vec(),
-            traceparent: telemetry::current_traceparent(),
-        })
-        .execute(connection)
-        .await?;
+    let row = NewOutboxRow {
+        id,
+        event_type: E::TYPE,
+        routing_key: event.routing_key(),
+        tenant_id,
+        payload: event.encode_to_vec(),
+        traceparent: telemetry::current_traceparent(),
+    };
+    match wake {
+        RelayWake::Notify => {
+            diesel::insert_into(outbox::table)
+                .values(row)
+                .execute(connection)
+                .await?;
+        }
+        RelayWake::InProcess => insert_without_notify(connection, row).await?,
+    }
     Ok(id)
+}
+
+/// Inserts `row` after setting `attend.outbox_wake` to `in_process` for the rest of the
+/// transaction, in the same statement (no extra round trip): the outbox trigger (migration
+/// `00000000000001_outbox_wake_in_process`) then skips `pg_notify`. The setting is local to
+/// the transaction, so a later transaction on this pooled connection notifies again.
+async fn insert_without_notify(
+    connection: &mut AsyncPgConnection,
+    row: NewOutboxRow<'_>,
+) -> QueryResult<()> {
+    use diesel::sql_types::{Binary, Nullable, Text};
+    diesel::sql_query(
+        "INSERT INTO outbox (id, event_type, routing_key, tenant_id, payload, traceparent) \
+         SELECT $1, $2, $3, $4, $5, $6 \
+         WHERE set_config('attend.outbox_wake', 'in_process', true) IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(row.id)
+    .bind::<Text, _>(row.event_type)
+    .bind::<Text, _>(row.routing_key)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(row.tenant_id)
+    .bind::<Binary, _>(row.payload)
+    .bind::<Nullable<Text>, _>(row.traceparent)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Wakes a relay of this process: what writers using [`RelayWake::InProcess`] call after
+/// their transaction commits. Cheap to clone and to call; wake-ups that arrive while the
+/// relay is busy collapse into one more drain.
+#[derive(Debug, Clone, Default)]
+pub struct RelayWaker(std::sync::Arc<tokio::sync::Notify>);
+
+impl RelayWaker {
+    /// Tells the relay that committed rows are waiting.
+    pub fn wake(&self) {
+        // notify_one keeps one permit when the relay is not waiting yet (it is draining),
+        // so a commit during a drain is never missed.
+        self.0.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.0.notified().await;
+    }
 }
 
 /// A failure to inject for tests of crash safety.
@@ -90,6 +170,8 @@ pub struct OutboxRelay {
     pub poll_interval: Duration,
     /// Fault injection for tests.
     pub fault: RelayFault,
+    /// Wakes this relay from writers of this process ([`RelayWake::InProcess`]).
+    waker: RelayWaker,
 }
 
 impl OutboxRelay {
@@ -112,11 +194,19 @@ impl OutboxRelay {
             batch_size: 500,
             poll_interval: Duration::from_secs(1),
             fault: RelayFault::None,
+            waker: RelayWaker::default(),
         }
     }
 
-    /// Relays until `cancel` fires: drains the outbox whenever Postgres notifies a commit that
-    /// wrote events, and at least every `poll_interval`. Broker or database failures are
+    /// Returns the handle that wakes this relay after a commit that enqueued with
+    /// [`RelayWake::InProcess`].
+    pub fn waker(&self) -> RelayWaker {
+        self.waker.clone()
+    }
+
+    /// Relays until `cancel` fires: drains the outbox whenever a writer of this process wakes
+    /// it ([`RelayWaker`]) or Postgres notifies a commit that wrote events (writers that use
+    /// [`RelayWake::Notify`], in any process), and at least every `poll_interval`. Broker or database failures are
     /// logged and retried with backoff; nothing is lost because rows stay until confirmed.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let (wake_tx, mut wake_rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -145,6 +235,7 @@ impl OutboxRelay {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = wake_rx.recv() => {},
+                () = self.waker.woken() => {},
                 _ = tokio::time::sleep(wait) => {},
             }
         }

@@ -1,6 +1,7 @@
 //! Crash safety of the outbox relay and the inbox consumer, on real Postgres and RabbitMQ.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use attend_events::{Event, routing_keys, v1};
@@ -8,14 +9,14 @@ use attend_runtime::amqp::{Broker, Publisher};
 use attend_runtime::consumer::EventConsumer;
 use attend_runtime::db::{self, SchemaName};
 use attend_runtime::metrics::Metrics;
-use attend_runtime::outbox::{self, OutboxRelay, RelayFault};
+use attend_runtime::outbox::{self, OutboxRelay, RelayFault, RelayWake};
 use attend_runtime::{ConsumerSpec, EventHandler, HandlerError, IncomingEvent, Secret};
 use attend_test_support::{TestEnv, wait_until};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("tests/migrations");
@@ -237,6 +238,119 @@ async fn a_notified_relay_publishes_a_committed_event_without_waiting_for_the_po
     )
     .await
     .unwrap();
+
+    stop.cancel();
+    consuming.await.unwrap().unwrap();
+    relaying.await.unwrap().unwrap();
+    broker.close().await;
+    pool.close();
+    env.cleanup().await.unwrap();
+}
+
+/// Counts the notifications on `channel` that a dedicated LISTEN connection receives; keep
+/// the returned client alive while counting.
+async fn listen(
+    database_url: &str,
+    channel: &str,
+) -> Result<(tokio_postgres::Client, Arc<AtomicUsize>), tokio_postgres::Error> {
+    let (client, mut connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(_) = message {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    Ok((client, received))
+}
+
+#[tokio::test]
+async fn an_in_process_wake_publishes_at_once_without_notify() {
+    let env = TestEnv::new().await.unwrap();
+    let schema = SchemaName::new("relaytest").unwrap();
+    db::migrate(&env.database_url, schema, MIGRATIONS)
+        .await
+        .unwrap();
+    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
+    let broker = Broker::connect(
+        &Secret::new(env.amqp_url.clone()),
+        &env.amqp_prefix,
+        "test",
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let metrics = Metrics::new();
+    let consumer = EventConsumer::new(
+        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
+        broker.clone(),
+        pool.clone(),
+        Arc::new(RecordingHandler),
+        metrics.clone(),
+    );
+    consumer.declare().await.unwrap();
+    let stop = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(stop.clone()));
+    let mut relay = OutboxRelay::new(
+        pool.clone(),
+        broker.clone(),
+        &env.database_url,
+        schema,
+        "/test",
+        metrics.clone(),
+    );
+    // A poll far longer than the test: only a wake-up can make the relay publish in time.
+    relay.poll_interval = Duration::from_secs(3600);
+    let waker = relay.waker();
+    let relaying = tokio::spawn(relay.run(stop.clone()));
+    let (_listening, notifications) = listen(&env.database_url, "attend_outbox_relaytest")
+        .await
+        .unwrap();
+    // Let the relay finish its first (empty) drain.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut connection = pool.get().await.unwrap();
+    for (reminder_id, wake) in [
+        ("r-in-process", RelayWake::InProcess),
+        ("r-notify", RelayWake::Notify),
+    ] {
+        let event = v1::ReminderOutcome {
+            reminder_id: reminder_id.into(),
+            ..Default::default()
+        };
+        let before = AtomicUsize::load(&notifications, Ordering::SeqCst);
+        connection
+            .transaction::<_, diesel::result::Error, _>(async |connection| {
+                outbox::enqueue_with(connection, None, &event, wake).await
+            })
+            .await
+            .unwrap();
+        if wake == RelayWake::InProcess {
+            waker.wake();
+        }
+        let sql =
+            format!("SELECT count(*) AS count FROM applied WHERE reminder_id = '{reminder_id}'");
+        wait_until(
+            Duration::from_secs(5),
+            "the event to be applied",
+            || async { (count(&pool, &sql).await == 1).then_some(()) },
+        )
+        .await
+        .unwrap();
+        // Give a notification, if one was sent, time to arrive.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = AtomicUsize::load(&notifications, Ordering::SeqCst) - before;
+        match wake {
+            RelayWake::InProcess => assert_eq!(sent, 0, "an in-process wake must not NOTIFY"),
+            RelayWake::Notify => assert_eq!(sent, 1, "the trigger notifies other writers' commits"),
+        }
+    }
+    drop(connection);
 
     stop.cancel();
     consuming.await.unwrap().unwrap();

@@ -24,6 +24,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use attend_runtime::outbox::RelayWake;
+
 use crate::auth::Tenant;
 use crate::booking::BookingError;
 use crate::booking::commands::{self, CancelBooking, ReplanAppointment, ScheduleAppointment};
@@ -612,7 +614,10 @@ pub async fn create(
         messages: &plan.messages,
         metadata: Some(&wanted.metadata),
         catalog: plan.catalog,
+        entity: plan.entity.as_ref(),
         names,
+        // The caller's transaction does not wake the relay: the trigger notifies it.
+        relay_wake: RelayWake::Notify,
     };
     commands::schedule(connection, tenant.id, &tenant.name, command).await?;
     let id = Uuid::now_v7();

@@ -19,6 +19,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
+use attend_runtime::outbox::RelayWake;
+
 use crate::auth::Tenant;
 use crate::booking::BookingError;
 use crate::booking::commands::{self, CancelBooking, ScheduleAppointment};
@@ -404,7 +406,10 @@ pub async fn create(
                 messages: &messages,
                 metadata: None,
                 catalog: CatalogLinks::default(),
+                entity: None,
                 names: None,
+                // Its own transaction, not run_once: the trigger notifies the relay.
+                relay_wake: RelayWake::Notify,
             };
             commands::schedule(connection, tenant.id, &tenant.name, command).await?;
             diesel::insert_into(sms_reminders::table)

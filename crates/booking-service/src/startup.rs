@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::web;
 use attend_events::routing_keys;
 use attend_runtime::db::DbPool;
+use attend_runtime::outbox::RelayWaker;
 use attend_runtime::service::{self, Infra, Runner};
 use attend_runtime::{ConsumerSpec, Secret};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -33,6 +34,9 @@ pub struct AppState {
     pub tenants_by_key: Arc<TtlCache<Vec<u8>, Tenant>>,
     /// Product schedules and busy times for slot searches and bookings.
     pub calendars: Arc<CalendarCache>,
+    /// Wakes this process's outbox relay after a commit that enqueued with
+    /// [`attend_runtime::outbox::RelayWake::InProcess`].
+    pub relay_waker: RelayWaker,
 }
 
 /// How long a verified API key is trusted without asking the database again; a revoked key
@@ -104,7 +108,9 @@ impl Application {
         consumer.declare().await?;
 
         let port = listener.local_addr()?.port();
+        let relay = infra.relay();
         let state = AppState {
+            relay_waker: relay.waker(),
             pool: infra.pool.clone(),
             admin_token: config.admin_token.clone(),
             tenants_by_key: Arc::new(TtlCache::new(API_KEY_CACHE_TTL, 10_000)),
@@ -120,7 +126,6 @@ impl Application {
 
         let mut runner = Runner::new();
         runner.server(server);
-        let relay = infra.relay();
         runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
         runner.spawn("reminder-events-consumer", move |cancel| {
             consumer.run(cancel)

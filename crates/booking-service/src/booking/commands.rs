@@ -5,13 +5,13 @@
 //! constraint), not by a check here: two requests racing for one slot both pass every check
 //! below, and the database lets exactly one of them write.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use attend_runtime::outbox;
+use attend_runtime::outbox::{self, RelayWake};
 
 use super::customers::{self, Person, missing_info};
 use super::slots::{ProductSchedule, cached_schedule, entity_zone, step_of};
@@ -48,6 +48,9 @@ pub struct BookSlot {
     pub participant: Option<Person>,
     /// api | voicebot.
     pub source: &'static str,
+    /// How the outbox relay learns of the booking's event: `InProcess` only when the
+    /// caller wakes the relay after its commit (as `idempotency::run_once` does).
+    pub relay_wake: RelayWake,
 }
 
 /// A request to move a booking.
@@ -116,8 +119,14 @@ pub struct ScheduleAppointment<'a> {
     pub metadata: Option<&'a serde_json::Value>,
     /// The entity and appointment type it was booked under, when the caller named a type.
     pub catalog: CatalogLinks,
+    /// `catalog.entity_id`'s row when the caller has already read it (the plan does);
+    /// `None` reads it here.
+    pub entity: Option<&'a scheduling::EntityRow>,
     /// The customer's given and family names when the caller sent them apart.
     pub names: Option<(&'a str, &'a str)>,
+    /// How the outbox relay learns of the event: `InProcess` only when the caller wakes
+    /// the relay after its commit (as `idempotency::run_once` does).
+    pub relay_wake: RelayWake,
 }
 
 /// Returns reminders with the channel's own text for the `reminders` of a request.
@@ -166,7 +175,7 @@ pub async fn schedule(
 ) -> QueryResult<(AppointmentRecord, Vec<ReminderRow>)> {
     let appointment = command.appointment;
     let reminders = new_reminders(command.messages);
-    let customer_id = queries::find_or_create_customer(
+    let mut customer = queries::find_or_create_booked_customer(
         connection,
         tenant_id,
         &appointment.customer_name,
@@ -174,8 +183,11 @@ pub async fn schedule(
         &appointment.customer_locale,
     )
     .await?;
+    let customer_id = customer.id;
     if let Some((first_name, last_name)) = command.names {
         queries::set_customer_names(connection, customer_id, first_name, last_name).await?;
+        first_name.clone_into(&mut customer.first_name);
+        last_name.clone_into(&mut customer.last_name);
     }
     let row = NewAppointmentRow {
         id: command.appointment_id,
@@ -190,18 +202,55 @@ pub async fn schedule(
         source: command.source,
         metadata: command.metadata,
     };
-    queries::insert_appointment(connection, &row, &reminders).await?;
-    let stored = queries::find_appointment(connection, tenant_id, command.appointment_id)
-        .await?
-        .ok_or(diesel::result::Error::NotFound)?;
-    let stored_reminders = queries::reminders_of(connection, command.appointment_id).await?;
-    let business = business_of(connection, tenant_id, command.catalog.entity_id).await?;
+    let inserted = queries::insert_appointment_returning(connection, &row, &reminders).await?;
+    // What was just written, as find_appointment and reminders_of would read it back: two
+    // round trips fewer per booking.
+    let stored = AppointmentRecord {
+        id: command.appointment_id,
+        tenant_id,
+        // Postgres keeps microseconds.
+        starts_at: appointment.start.trunc_subsecs(6),
+        ends_at: appointment.end.trunc_subsecs(6),
+        time_zone: appointment.time_zone.name().to_owned(),
+        location: appointment.location.clone(),
+        participant: command.participant.map(str::to_owned),
+        status: inserted.status,
+        status_changed_at: inserted.status_changed_at,
+        created_at: inserted.created_at,
+        customer_id,
+        customer_name: customer.name,
+        customer_phone: Some(appointment.customer_phone.clone()),
+        customer_locale: appointment.customer_locale.clone(),
+        catalog: command.catalog,
+        metadata: command
+            .metadata
+            .cloned()
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
+        customer_first_name: customer.first_name,
+        customer_last_name: customer.last_name,
+    };
+    let mut stored_reminders: Vec<ReminderRow> = reminders
+        .iter()
+        .map(|reminder| {
+            let mut row = reminder.as_scheduled_row();
+            row.due_at = row.due_at.trunc_subsecs(6);
+            row
+        })
+        .collect();
+    // reminders_of's order.
+    stored_reminders.sort_by_key(|reminder| (reminder.due_at, reminder.id));
+    let business = match command.entity {
+        Some(entity) => FreeFormBusiness {
+            entity: Some(entity.clone()),
+        },
+        None => business_of(connection, tenant_id, command.catalog.entity_id).await?,
+    };
     let event = events::appointment_scheduled(
         &stored,
         business.as_business(tenant_name),
         &stored_reminders,
     );
-    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    outbox::enqueue_with(connection, Some(tenant_id), &event, command.relay_wake).await?;
     Ok((stored, stored_reminders))
 }
 
@@ -373,7 +422,7 @@ pub async fn book(
         agent_name: schedule.agent_names.get(&agent_id).map(String::as_str),
     };
     let event = events::appointment_scheduled(&stored, business, &reminder_plans);
-    outbox::enqueue(connection, Some(tenant_id), &event).await?;
+    outbox::enqueue_with(connection, Some(tenant_id), &event, command.relay_wake).await?;
     tracing::info!(%appointment_id, %agent_id, reminders = reminders.len(), "slot booked");
     Ok(BookingView {
         appointment_id,

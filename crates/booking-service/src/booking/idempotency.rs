@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::db::DbPool;
+use attend_runtime::outbox::RelayWaker;
 
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
@@ -130,8 +131,13 @@ async fn claim(
 /// gets the stored answer of the first (and `true`) without `work` running again; a request
 /// without a key simply runs. The key is claimed and the answer stored in `work`'s
 /// transaction, so a crash leaves neither a half-done write nor a key without its answer.
+///
+/// After the commit it wakes the outbox relay through `relay_waker`, so `work` may enqueue
+/// its events with [`attend_runtime::outbox::RelayWake::InProcess`] (no `NOTIFY`, which
+/// would serialise the commits of concurrent requests).
 pub async fn run_once<Work>(
     pool: &DbPool,
+    relay_waker: &RelayWaker,
     tenant_id: Uuid,
     request_key: &RequestKey,
     work: Work,
@@ -142,7 +148,7 @@ where
         + Send,
 {
     let mut connection = pool.get().await?;
-    connection
+    let outcome = connection
         .transaction::<_, ApiError, _>(async |connection| {
             if let Some(stored) = claim(connection, tenant_id, request_key).await? {
                 return Ok((stored, true));
@@ -151,7 +157,12 @@ where
             remember(connection, tenant_id, request_key, &answer).await?;
             Ok((answer, false))
         })
-        .await
+        .await;
+    // Committed work may have written events; a replay wrote none.
+    if matches!(outcome, Ok((_, false))) {
+        relay_waker.wake();
+    }
+    outcome
 }
 
 /// An async closure whose future is nameable, so that a bound can ask for it to be `Send`

@@ -5,13 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::appointments::CatalogLinks;
-use crate::db::catalog::appointment_types;
 use crate::db::reminder_policies;
+use crate::db::scheduling::EntityRow;
+use crate::db::schema::{appointment_type_policies, appointment_types, entities};
 use crate::domain::appointment::{Channel, PlannedReminder};
 use crate::domain::offset::Offset;
 use crate::domain::reminder_policy::{MessageKind, PlanChannel, PlannedMessage, ReminderPolicy};
@@ -45,6 +46,9 @@ pub struct Plan {
     pub catalog: CatalogLinks,
     /// The type's policy, when it has one.
     pub policy: Option<ReminderPolicy>,
+    /// The live entity of the type, when a type was named: what the booking's event names
+    /// as the business.
+    pub entity: Option<EntityRow>,
 }
 
 /// Returns the plan for `request`, or `None` when it names an appointment type the tenant
@@ -54,23 +58,22 @@ pub async fn free_form_plan(
     tenant_id: Uuid,
     request: PlanRequest<'_>,
 ) -> QueryResult<Option<Plan>> {
-    let (catalog, policy) = match request.appointment_type_id {
+    let (catalog, policy, entity) = match request.appointment_type_id {
         Some(type_id) => {
-            let Some(found) = appointment_types::find_type(connection, tenant_id, type_id).await?
+            let Some((entity_id, stored_policy, entity)) =
+                type_policy_and_entity(connection, tenant_id, type_id).await?
             else {
                 return Ok(None);
             };
-            let policy = reminder_policies::find(connection, type_id)
-                .await?
-                .map(|(policy, _)| policy);
+            let policy = stored_policy.map(reminder_policies::parse).transpose()?;
             let catalog = CatalogLinks {
-                entity_id: Some(found.entity_id),
+                entity_id: Some(entity_id),
                 appointment_type_id: Some(type_id),
                 ..CatalogLinks::default()
             };
-            (catalog, policy)
+            (catalog, policy, entity)
         }
-        None => (CatalogLinks::default(), None),
+        None => (CatalogLinks::default(), None, None),
     };
     let texts = policy.clone().unwrap_or_default();
     let mut messages: Vec<PlannedMessage> = match request.reminders {
@@ -109,7 +112,40 @@ pub async fn free_form_plan(
         messages,
         catalog,
         policy,
+        entity,
     }))
+}
+
+/// Reads the tenant's live appointment type's entity id, its stored policy and its live
+/// entity in one statement (three before: a booking is bound by statements per second);
+/// `None` when there is no such type.
+async fn type_policy_and_entity(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    type_id: Uuid,
+) -> QueryResult<Option<(Uuid, Option<serde_json::Value>, Option<EntityRow>)>> {
+    appointment_types::table
+        .left_join(
+            appointment_type_policies::table
+                .on(appointment_type_policies::appointment_type_id.eq(appointment_types::id)),
+        )
+        .left_join(
+            entities::table.on(entities::id
+                .eq(appointment_types::entity_id)
+                .and(entities::tenant_id.eq(tenant_id))
+                .and(entities::deleted_at.is_null())),
+        )
+        .filter(appointment_types::id.eq(type_id))
+        .filter(appointment_types::tenant_id.eq(tenant_id))
+        .filter(appointment_types::deleted_at.is_null())
+        .select((
+            appointment_types::entity_id,
+            appointment_type_policies::policy.nullable(),
+            Option::<EntityRow>::as_select(),
+        ))
+        .first(connection)
+        .await
+        .optional()
 }
 
 fn plan_channel(channel: Channel) -> PlanChannel {

@@ -171,6 +171,19 @@ pub struct NewAppointmentRow<'a> {
     pub metadata: Option<&'a serde_json::Value>,
 }
 
+/// A customer as found or created for a booking: what its answer and event show.
+#[derive(Debug, Clone, Queryable)]
+pub struct BookedCustomer {
+    /// Customer id.
+    pub id: Uuid,
+    /// Name as stored (an existing customer keeps theirs).
+    pub name: String,
+    /// Given name, possibly empty.
+    pub first_name: String,
+    /// Family name, possibly empty.
+    pub last_name: String,
+}
+
 /// Returns the tenant's customer with this phone and name (matched case- and
 /// accent-insensitively), updating their locale, or creates one; returns the customer id.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
@@ -181,33 +194,55 @@ pub async fn find_or_create_customer(
     phone_e164: &str,
     locale: &str,
 ) -> QueryResult<Uuid> {
+    Ok(
+        find_or_create_booked_customer(connection, tenant_id, name, phone_e164, locale)
+            .await?
+            .id,
+    )
+}
+
+/// Like [`find_or_create_customer`], returning the customer's stored names too, so that a
+/// booking need not read them back.
+pub async fn find_or_create_booked_customer(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    name: &str,
+    phone_e164: &str,
+    locale: &str,
+) -> QueryResult<BookedCustomer> {
     let (first_name, last_name) = split_name(name);
     let first_name_folded = names::fold(first_name);
     let last_name_folded = names::fold(last_name);
-    let existing: Option<Uuid> = customers::table
+    let existing: Option<BookedCustomer> = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
         .filter(customers::phone_e164.eq(phone_e164))
         .filter(customers::first_name_folded.eq(&first_name_folded))
         .filter(customers::last_name_folded.eq(&last_name_folded))
         .filter(customers::deleted_at.is_null())
-        .select(customers::id)
+        .select((
+            customers::id,
+            customers::name,
+            customers::first_name,
+            customers::last_name,
+        ))
         .order(customers::id)
         .first(connection)
         .await
         .optional()?;
-    if let Some(id) = existing {
-        diesel::update(customers::table.find(id))
+    if let Some(customer) = existing {
+        diesel::update(customers::table.find(customer.id))
             .set((
                 customers::locale.eq(locale),
                 customers::updated_at.eq(diesel::dsl::now),
             ))
             .execute(connection)
             .await?;
-        return Ok(id);
+        return Ok(customer);
     }
+    let id = Uuid::now_v7();
     diesel::insert_into(customers::table)
         .values((
-            customers::id.eq(Uuid::now_v7()),
+            customers::id.eq(id),
             customers::tenant_id.eq(tenant_id),
             customers::name.eq(name),
             customers::first_name.eq(first_name),
@@ -217,9 +252,14 @@ pub async fn find_or_create_customer(
             customers::phone_e164.eq(phone_e164),
             customers::locale.eq(locale),
         ))
-        .returning(customers::id)
-        .get_result(connection)
-        .await
+        .execute(connection)
+        .await?;
+    Ok(BookedCustomer {
+        id,
+        name: name.to_owned(),
+        first_name: first_name.to_owned(),
+        last_name: last_name.to_owned(),
+    })
 }
 
 /// Sets the given and family names of a customer, when the caller sent them apart.
@@ -250,6 +290,17 @@ fn split_name(name: &str) -> (&str, &str) {
     }
 }
 
+/// What the database set on an appointment it inserted.
+#[derive(Debug, Clone, Queryable)]
+pub struct InsertedAppointment {
+    /// Its status (the column's default).
+    pub status: String,
+    /// When the status was set.
+    pub status_changed_at: DateTime<Utc>,
+    /// When it was booked.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Inserts an appointment and its reminders.
 #[tracing::instrument(skip_all, fields(appointment_id = %row.id))]
 pub async fn insert_appointment(
@@ -257,8 +308,19 @@ pub async fn insert_appointment(
     row: &NewAppointmentRow<'_>,
     reminders: &[NewReminder<'_>],
 ) -> QueryResult<()> {
+    insert_appointment_returning(connection, row, reminders).await?;
+    Ok(())
+}
+
+/// Inserts an appointment and its reminders; returns the values the database gave it, in
+/// the same statement, so that the caller need not read it back.
+pub async fn insert_appointment_returning(
+    connection: &mut AsyncPgConnection,
+    row: &NewAppointmentRow<'_>,
+    reminders: &[NewReminder<'_>],
+) -> QueryResult<InsertedAppointment> {
     let empty = serde_json::Value::Object(serde_json::Map::new());
-    diesel::insert_into(appointments::table)
+    let inserted = diesel::insert_into(appointments::table)
         .values((
             appointments::id.eq(row.id),
             appointments::tenant_id.eq(row.tenant_id),
@@ -276,9 +338,15 @@ pub async fn insert_appointment(
             appointments::source.eq(row.source),
             appointments::metadata.eq(row.metadata.unwrap_or(&empty)),
         ))
-        .execute(connection)
+        .returning((
+            appointments::status,
+            appointments::status_changed_at,
+            appointments::created_at,
+        ))
+        .get_result(connection)
         .await?;
-    insert_reminders(connection, row.id, row.tenant_id, reminders).await
+    insert_reminders(connection, row.id, row.tenant_id, reminders).await?;
+    Ok(inserted)
 }
 
 /// Inserts reminders of an appointment.

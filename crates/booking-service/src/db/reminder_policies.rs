@@ -28,14 +28,14 @@ pub async fn find(
         .first(connection)
         .await
         .optional()?;
-    row.map(|(policy, updated_at)| {
-        serde_json::from_value(policy)
-            .map(|policy| (policy, updated_at))
-            .map_err(|error| {
-                diesel::result::Error::DeserializationError(Box::new(Unreadable(error)))
-            })
-    })
-    .transpose()
+    row.map(|(policy, updated_at)| parse(policy).map(|policy| (policy, updated_at)))
+        .transpose()
+}
+
+/// Reads a policy as stored in `appointment_type_policies.policy`.
+pub fn parse(stored: serde_json::Value) -> QueryResult<ReminderPolicy> {
+    serde_json::from_value(stored)
+        .map_err(|error| diesel::result::Error::DeserializationError(Box::new(Unreadable(error))))
 }
 
 /// Stores `policy` as the policy of appointment type `type_id`, replacing any.

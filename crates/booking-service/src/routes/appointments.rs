@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::http::{JsonBytes, parse_json};
+use attend_runtime::outbox::RelayWake;
 
 use super::bookings;
 use crate::auth::Tenant;
@@ -166,7 +167,7 @@ pub async fn create_appointment(
     tracing::Span::current().record("appointment_id", tracing::field::display(appointment_id));
 
     let (answer, replayed) =
-        idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+        idempotency::run_once(&state.pool, &state.relay_waker, tenant.id, &request_key, async |connection| {
             let plan_request = PlanRequest {
                 appointment_type_id: appointment.appointment_type_id,
                 reminders: appointment.reminders.as_deref(),
@@ -208,7 +209,10 @@ pub async fn create_appointment(
                 messages: &plan.messages,
                 metadata: Some(&appointment.metadata),
                 catalog: plan.catalog,
+                entity: plan.entity.as_ref(),
                 names: None,
+                // run_once wakes the relay after the commit.
+                relay_wake: RelayWake::InProcess,
             };
             let (stored, stored_reminders) =
                 commands::schedule(connection, tenant.id, &tenant.name, command).await?;
@@ -243,19 +247,25 @@ pub async fn cancel_appointment(
 ) -> Result<HttpResponse, ApiError> {
     let appointment_id = path.into_inner();
     let request_key = RequestKey::of(&request, b"")?;
-    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
-        let command = CancelBooking {
-            appointment_id,
-            slot: None,
-            start: None,
-            reason: "api".to_owned(),
-        };
-        commands::cancel(connection, tenant.id, command, Utc::now())
-            .await
-            .map_err(bookings::native_problem)?;
-        let response = load_response(connection, tenant.id, appointment_id).await?;
-        StoredAnswer::json(StatusCode::OK, response)
-    })
+    let outcome = idempotency::run_once(
+        &state.pool,
+        &state.relay_waker,
+        tenant.id,
+        &request_key,
+        async |connection| {
+            let command = CancelBooking {
+                appointment_id,
+                slot: None,
+                start: None,
+                reason: "api".to_owned(),
+            };
+            commands::cancel(connection, tenant.id, command, Utc::now())
+                .await
+                .map_err(bookings::native_problem)?;
+            let response = load_response(connection, tenant.id, appointment_id).await?;
+            StoredAnswer::json(StatusCode::OK, response)
+        },
+    )
     .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
@@ -275,8 +285,12 @@ pub async fn record_no_show(
 ) -> Result<HttpResponse, ApiError> {
     let appointment_id = path.into_inner();
     let request_key = RequestKey::of(&request, b"")?;
-    let (answer, replayed) =
-        idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
+    let (answer, replayed) = idempotency::run_once(
+        &state.pool,
+        &state.relay_waker,
+        tenant.id,
+        &request_key,
+        async |connection| {
             commands::record_no_show(
                 connection,
                 tenant.id,
@@ -288,7 +302,8 @@ pub async fn record_no_show(
             .map_err(bookings::native_problem)?;
             let response = load_response(connection, tenant.id, appointment_id).await?;
             StoredAnswer::json(StatusCode::OK, response)
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(answer.into_response(replayed))
 }

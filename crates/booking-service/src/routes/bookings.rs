@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::http::{JsonBytes, parse_json};
+use attend_runtime::outbox::RelayWake;
 
 use super::appointments::load_response;
 use super::voicebot::format_instant;
@@ -254,14 +255,23 @@ pub async fn create_booking(
         booker,
         participant,
         source: "api",
+        // run_once wakes the relay after the commit.
+        relay_wake: RelayWake::InProcess,
     };
-    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
-        let booked = commands::book(connection, tenant.id, command, now, Some(&state.calendars))
-            .await
-            .map_err(native_problem)?;
-        let response = load_response(connection, tenant.id, booked.appointment_id).await?;
-        StoredAnswer::json(StatusCode::CREATED, response)
-    })
+    let outcome = idempotency::run_once(
+        &state.pool,
+        &state.relay_waker,
+        tenant.id,
+        &request_key,
+        async |connection| {
+            let booked =
+                commands::book(connection, tenant.id, command, now, Some(&state.calendars))
+                    .await
+                    .map_err(native_problem)?;
+            let response = load_response(connection, tenant.id, booked.appointment_id).await?;
+            StoredAnswer::json(StatusCode::CREATED, response)
+        },
+    )
     .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;
@@ -289,19 +299,25 @@ pub async fn move_appointment(
         new_slot,
         start: None,
     };
-    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
-        commands::move_booking(
-            connection,
-            tenant.id,
-            command,
-            Utc::now(),
-            Some(&state.calendars),
-        )
-        .await
-        .map_err(native_problem)?;
-        let response = load_response(connection, tenant.id, appointment_id).await?;
-        StoredAnswer::json(StatusCode::OK, response)
-    })
+    let outcome = idempotency::run_once(
+        &state.pool,
+        &state.relay_waker,
+        tenant.id,
+        &request_key,
+        async |connection| {
+            commands::move_booking(
+                connection,
+                tenant.id,
+                command,
+                Utc::now(),
+                Some(&state.calendars),
+            )
+            .await
+            .map_err(native_problem)?;
+            let response = load_response(connection, tenant.id, appointment_id).await?;
+            StoredAnswer::json(StatusCode::OK, response)
+        },
+    )
     .await;
     state.calendars.bookings_changed(tenant.id);
     let (answer, replayed) = outcome?;

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::http::{JsonBytes, parse_json};
+use attend_runtime::outbox::RelayWake;
 
 use crate::auth::Tenant;
 use crate::booking::commands::{self, BookSlot, BookingView, CancelBooking, MoveBooking};
@@ -350,9 +351,13 @@ async fn write_action(
     let request_key = RequestKey::of(request, body)?;
     // Parse and validate before taking a connection: bad input never touches the database.
     let command = WriteCommand::parse(action, body, tenant, now)?;
-    let outcome = idempotency::run_once(&state.pool, tenant.id, &request_key, async |connection| {
-        command.run(connection, tenant, state, now).await
-    })
+    let outcome = idempotency::run_once(
+        &state.pool,
+        &state.relay_waker,
+        tenant.id,
+        &request_key,
+        async |connection| command.run(connection, tenant, state, now).await,
+    )
     .await;
     // After the commit, whatever the answer: a refused booking may mean a cached busy time
     // was stale (written through another replica), and the next search should read afresh.
@@ -416,6 +421,9 @@ impl WriteCommand {
                     booker,
                     participant,
                     source: "voicebot",
+                    // write_action runs it through run_once, which wakes the relay after
+                    // the commit.
+                    relay_wake: RelayWake::InProcess,
                 }))
             }
             "modifyAppointment" => {
