@@ -34,6 +34,7 @@ Options:
                          unroutable and the service's outbox keeps retrying them)
   --amqp-prefix PREFIX   the service's AMQP_PREFIX (default empty)
   -h, --help             show this help
+
 ";
 
 /// What the command line asks for.
@@ -43,6 +44,8 @@ pub enum Command {
     Help,
     /// Benchmark the voicebot webhook.
     Voicebot(VoicebotOptions),
+    /// Benchmark reminder-scheduler's dispatcher and outbox relay.
+    Scheduler(crate::scheduler::SchedulerOptions),
 }
 
 /// Options of `attend-bench voicebot`.
@@ -89,6 +92,10 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
                 &pairs,
                 admin_token_env,
             )?)),
+        },
+        "scheduler" => match options(rest)? {
+            None => Ok(Command::Help),
+            Some(pairs) => Ok(Command::Scheduler(crate::scheduler::parse_options(&pairs)?)),
         },
         other => bail!("unknown command {other:?}"),
     }
