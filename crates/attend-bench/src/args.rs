@@ -70,6 +70,8 @@ pub enum Command {
     CreateHelp,
     /// Benchmark booking creation (`POST /v1/appointments`).
     Create(crate::create::CreateOptions),
+    /// Benchmark reminder-scheduler's dispatcher and outbox relay.
+    Scheduler(crate::scheduler::SchedulerOptions),
 }
 
 /// The channel of the reminders of `attend-bench e2e`.
@@ -159,6 +161,10 @@ pub fn parse(args: &[String], admin_token_env: Option<String>) -> anyhow::Result
                 &pairs,
                 admin_token_env,
             )?)),
+        },
+        "scheduler" => match options(rest)? {
+            None => Ok(Command::Help),
+            Some(pairs) => Ok(Command::Scheduler(crate::scheduler::parse_options(&pairs)?)),
         },
         other => bail!("unknown command {other:?}"),
     }

@@ -2,8 +2,9 @@
 //!
 //! `attend-bench voicebot --url http://127.0.0.1:18080 --admin-token TOKEN` benchmarks the
 //! voicebot webhook of a running booking-service, `attend-bench create ...` its booking
-//! creation, `attend-bench e2e ...` reminders through every service; the parts in
-//! `scripts/bench.d/` start what each needs and run them (see docs/benchmarks.md).
+//! creation, `attend-bench scheduler --mode burst|steady` a running reminder-scheduler,
+//! `attend-bench e2e ...` reminders through every service; the parts in `scripts/bench.d/`
+//! start what each needs and run them (see docs/benchmarks.md).
 
 mod api;
 mod args;
@@ -11,6 +12,7 @@ mod create;
 mod e2e;
 mod report;
 mod results;
+mod scheduler;
 mod sink;
 mod voicebot;
 
@@ -33,11 +35,12 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Help => print_usage(args::USAGE),
+        Command::Help => print_usage(&format!("{}{}", args::USAGE, scheduler::USAGE)),
         Command::CreateHelp => print_usage(create::USAGE),
         Command::Voicebot(options) => run_benchmark(voicebot::run(options)),
         Command::Create(options) => run_benchmark(create::run(options)),
         Command::E2e(options) => run_benchmark(e2e::run(options)),
+        Command::Scheduler(options) => run_benchmark(scheduler::run(options)),
     }
 }
 
@@ -49,8 +52,9 @@ fn print_usage(usage: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Runs a benchmark on a multi-threaded runtime; exit status 3 when some request failed or
-/// (e2e) not every reminder was delivered and confirmed in time.
+/// Runs a benchmark on a multi-threaded runtime; exit status 3 when some request failed,
+/// not every reminder was delivered and confirmed in time (e2e), or reminders were lost,
+/// doubled or unexpected (scheduler).
 fn run_benchmark(benchmark: impl Future<Output = anyhow::Result<bool>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,4 +77,10 @@ fn run_benchmark(benchmark: impl Future<Output = anyhow::Result<bool>>) -> ExitC
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

@@ -145,6 +145,60 @@ impl RelayWaker {
     }
 }
 
+/// An event to write with [`enqueue_all`]: encoded, with the trace context current when it
+/// was made (so each event of a batch continues its own trace).
+pub struct PendingEvent {
+    event_type: &'static str,
+    routing_key: &'static str,
+    tenant_id: Option<Uuid>,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+}
+
+impl PendingEvent {
+    /// Encodes `event`, taking the current span's trace context.
+    pub fn new<E: Event>(tenant_id: Option<Uuid>, event: &E) -> Self {
+        Self {
+            event_type: E::TYPE,
+            routing_key: event.routing_key(),
+            tenant_id,
+            payload: event.encode_to_vec(),
+            traceparent: telemetry::current_traceparent(),
+        }
+    }
+}
+
+/// Rows per INSERT of [`enqueue_all`]: 6 binds a row stays far below Postgres's 65,535.
+const ENQUEUE_CHUNK: usize = 1_000;
+
+/// Writes `events` to the outbox like [`enqueue`], in one multi-row INSERT per 1,000 events
+/// instead of one round trip each: a dispatch round of 500 reminders spent most of its time
+/// on those round trips. Returns how many rows were written.
+pub async fn enqueue_all(
+    connection: &mut AsyncPgConnection,
+    events: &[PendingEvent],
+) -> QueryResult<usize> {
+    let mut written = 0;
+    for chunk in events.chunks(ENQUEUE_CHUNK) {
+        let rows: Vec<NewOutboxRow<'_>> = chunk
+            .iter()
+            .map(|event| NewOutboxRow {
+                id: Uuid::now_v7(),
+                event_type: event.event_type,
+                routing_key: event.routing_key,
+                tenant_id: event.tenant_id,
+                payload: event.payload.clone(),
+                traceparent: event.traceparent.clone(),
+            })
+            .collect();
+        written += diesel::insert_into(outbox::table)
+            .values(&rows)
+            .execute(connection)
+            .await?;
+    }
+    Ok(written)
+}
+
 /// A failure to inject for tests of crash safety.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RelayFault {

@@ -169,15 +169,19 @@ impl Dispatcher {
                 }
                 let expired_ids: Vec<_> = to_expire.iter().map(|job| job.reminder_id).collect();
                 jobs::mark_expired(connection, &expired_ids).await.context("failed to expire jobs")?;
+                let mut expired_events = Vec::with_capacity(to_expire.len());
                 for job in &to_expire {
                     tracing::info!(reminder_id = %job.reminder_id, appointment_id = %job.appointment_id, kind = job.kind.as_str(), reason = expiry_reason(job), "reminder expired");
-                    outbox::enqueue(connection, Some(job.tenant_id), &expired_outcome(job, now))
-                        .await
-                        .context("failed to write reminder.outcome to the outbox")?;
-                    report.expired += 1;
+                    expired_events.push(outbox::PendingEvent::new(Some(job.tenant_id), &expired_outcome(job, now)));
                 }
+                // One INSERT for the whole batch: one round trip per event made a round of
+                // 500 reminders cost ~500 round trips (docs/benchmarks.md, item 3).
+                report.expired = outbox::enqueue_all(connection, &expired_events)
+                    .await
+                    .context("failed to write reminder.outcome to the outbox")?;
                 let dispatched_ids: Vec<_> = to_dispatch.iter().map(|job| job.reminder_id).collect();
                 jobs::mark_dispatched(connection, &dispatched_ids).await.context("failed to mark jobs dispatched")?;
+                let mut due_events = Vec::with_capacity(to_dispatch.len());
                 for job in &to_dispatch {
                     // Continue the trace of the event that planned the job, hours ago maybe.
                     let span = tracing::info_span!(
@@ -190,12 +194,11 @@ impl Dispatcher {
                     if let Some(traceparent) = &job.traceparent {
                         attend_runtime::telemetry::set_remote_parent(&span, traceparent);
                     }
-                    outbox::enqueue(connection, Some(job.tenant_id), &reminder_due(job))
-                        .instrument(span)
-                        .await
-                        .context("failed to write reminder.due to the outbox")?;
-                    report.dispatched += 1;
+                    due_events.push(span.in_scope(|| outbox::PendingEvent::new(Some(job.tenant_id), &reminder_due(job))));
                 }
+                report.dispatched = outbox::enqueue_all(connection, &due_events)
+                    .await
+                    .context("failed to write reminder.due to the outbox")?;
                 Ok(report)
             })
             .instrument(tracing::debug_span!("dispatch_round", batch_size))
