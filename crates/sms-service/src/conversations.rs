@@ -84,8 +84,12 @@ impl ReminderKind {
 /// Where a reminder is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReminderStatus {
-    /// Waiting for the sender (or for the sending window).
+    /// Waiting for the sender (or for the sending window, or for a retry).
     Queued,
+    /// Being handed to the carrier: committed before the request goes out, until the
+    /// carrier's answer is recorded. A reply may already come back (a fast recipient, a slow
+    /// commit), so it is applied as to a sent reminder.
+    Sending,
     /// Handed to the carrier; a reply may follow.
     Sent,
     /// The carrier could not take it, finally.
@@ -103,6 +107,7 @@ impl ReminderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Failed => "failed",
             Self::Suppressed => "suppressed",
@@ -298,9 +303,11 @@ pub async fn lock(connection: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .optional()
 }
 
-/// Returns the latest reminder sent to `to_number` from `from_number` (of `tenant_id`, when
-/// given), locked: the conversation an inbound reply from that number to that sender belongs
-/// to. Reminders never sent (suppressed, expired, …) are not conversations.
+/// Returns the latest reminder sent, or being sent, to `to_number` from `from_number` (of
+/// `tenant_id`, when given), locked: the conversation an inbound reply from that number to
+/// that sender belongs to. Reminders never handed to the carrier (suppressed, expired, …) are
+/// not conversations; one answered while it was being sent stays one, whatever the carrier
+/// then said.
 pub async fn latest_sent(
     connection: &mut AsyncPgConnection,
     to_number: &str,
@@ -310,9 +317,14 @@ pub async fn latest_sent(
     reminders::table
         .filter(reminders::to_number.eq(to_number))
         .filter(reminders::from_number.eq(from_number))
-        .filter(reminders::sent_at.is_not_null())
+        .filter(
+            reminders::sent_at
+                .is_not_null()
+                .or(reminders::status.eq(ReminderStatus::Sending.as_str()))
+                .or(reminders::answer.is_not_null()),
+        )
         .filter(of_tenant(tenant_id))
-        .order(reminders::sent_at.desc())
+        .order(latest_handed_first())
         .limit(1)
         .for_update()
         .select(Reminder::as_select())
@@ -321,9 +333,25 @@ pub async fn latest_sent(
         .optional()
 }
 
+/// Orders conversations newest first. A reminder still being sent has no `sent_at` yet and is
+/// the newest text to its number, so it comes first; ties go to the later created.
+fn latest_handed_first() -> (
+    diesel::dsl::NullsFirst<diesel::dsl::Desc<reminders::sent_at>>,
+    diesel::dsl::Desc<reminders::created_at>,
+) {
+    (
+        reminders::sent_at.desc().nulls_first(),
+        reminders::created_at.desc(),
+    )
+}
+
 /// Returns the latest outstanding reminder sent to `to_number` from `from_number`: a reminder
-/// (follow-ups and no-show messages await no answer), sent, unanswered, its appointment still
-/// ahead. Locked.
+/// (follow-ups and no-show messages await no answer), sent or being sent, unanswered, its
+/// appointment still ahead. Locked.
+///
+/// A `sending` reminder counts: its text is committed as handed to the carrier before the
+/// request goes out and marked sent only after the carrier answers, and a recipient's reply
+/// can arrive in between. A reply from that number to that sender can only be about it.
 pub async fn latest_outstanding(
     connection: &mut AsyncPgConnection,
     to_number: &str,
@@ -334,11 +362,14 @@ pub async fn latest_outstanding(
         .filter(reminders::to_number.eq(to_number))
         .filter(reminders::from_number.eq(from_number))
         .filter(reminders::kind.eq(ReminderKind::Reminder.as_str()))
-        .filter(reminders::status.eq(ReminderStatus::Sent.as_str()))
+        .filter(reminders::status.eq_any([
+            ReminderStatus::Sending.as_str(),
+            ReminderStatus::Sent.as_str(),
+        ]))
         .filter(reminders::answer.is_null())
         .filter(reminders::appointment_start.gt(diesel::dsl::now))
         .filter(of_tenant(tenant_id))
-        .order(reminders::sent_at.desc())
+        .order(latest_handed_first())
         .limit(1)
         .for_update()
         .select(Reminder::as_select())
@@ -369,7 +400,8 @@ pub async fn latest_any(
         .optional()
 }
 
-/// Moves reminder `id` to `status`; `sent` also stamps when it was sent.
+/// Moves reminder `id` to `status`; `sent` also stamps when it was sent. The answer columns
+/// are never touched: a reply applied meanwhile keeps its answer whatever the status.
 pub async fn set_status(
     connection: &mut AsyncPgConnection,
     id: Uuid,
@@ -395,6 +427,41 @@ pub async fn set_status(
             .await?;
     }
     Ok(())
+}
+
+/// Moves reminder `id` to `to` when it is in one of `from` (see [`set_status`]); returns
+/// whether it moved. The sender's transitions of a text in flight go through here, so a late
+/// carrier answer moves only a reminder still being sent and never rewrites a state settled
+/// meanwhile.
+pub async fn move_status(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    from: &[ReminderStatus],
+    to: ReminderStatus,
+) -> QueryResult<bool> {
+    let from: Vec<&str> = from.iter().map(|status| status.as_str()).collect();
+    let target = reminders::table
+        .find(id)
+        .filter(reminders::status.eq_any(from));
+    let moved = if to == ReminderStatus::Sent {
+        diesel::update(target)
+            .set((
+                reminders::status.eq(to.as_str()),
+                reminders::sent_at.eq(diesel::dsl::now),
+                reminders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)
+            .await?
+    } else {
+        diesel::update(target)
+            .set((
+                reminders::status.eq(to.as_str()),
+                reminders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)
+            .await?
+    };
+    Ok(moved == 1)
 }
 
 /// Records `answer` on the locked, unanswered `reminder` and writes its outcome. Returns

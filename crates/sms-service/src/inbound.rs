@@ -1,7 +1,8 @@
 //! What an inbound text does: it is recorded once (carriers deliver some webhooks twice),
 //! parsed by whole words (attend-text's `replies`), and answers the latest outstanding
-//! reminder sent to its number from the number it was sent to, all in one transaction with
-//! the outcome event and the answer text.
+//! reminder sent (or still being sent: the reply can beat the carrier's answer to the send)
+//! to its number from the number it was sent to, all in one transaction with the outcome
+//! event and the answer text.
 //!
 //! - yes / no: the reminder's final answer (`confirmed` / `cancelled`), one answer text;
 //! - STOP and the other opt-out words: the number opts out of the tenant's reminders on every

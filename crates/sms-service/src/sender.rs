@@ -2,6 +2,13 @@
 //! carrier, then records what the carrier said. Reminders are checked once more at claim
 //! time: the sending window in the recipient's zone, the appointment, the number's consent.
 //!
+//! A reminder goes `sending` with its text, and a reply may be applied to it before the
+//! carrier's answer is recorded (see [`crate::conversations::latest_outstanding`]). Recording
+//! that answer therefore moves only the reminder's status and never its answer: `sending` to
+//! `sent`, `failed` or `suppressed`, or back to `queued` for a retry. A reminder answered while
+//! it was being sent is not tried again after a retryable failure: the recipient answered, and
+//! a second "reply Yes to confirm" after their confirmation would only confuse them.
+//!
 //! A send that fails with a retryable error (unreachable, 429, 5xx, timeout) is tried again
 //! with exponential backoff and jitter, up to `SMS_MAX_TRIES`; its final failure is an
 //! outcome (`failed`), never silence. A text left `sending` by a crash is not sent again: it
@@ -270,6 +277,14 @@ async fn hold_back(
             tracing::info!(message_id = %message.id, %opening, "outside the sending window, waiting");
             continue;
         }
+        // Committed with the claim: from here on a reply from the number is about this text.
+        conversations::move_status(
+            connection,
+            reminder.id,
+            &[ReminderStatus::Queued],
+            ReminderStatus::Sending,
+        )
+        .await?;
         to_send.push(message);
     }
     Ok(to_send)
@@ -294,8 +309,12 @@ async fn apply_answer(
                 segments,
             )
             .await?;
-            if let Some(reminder) = reminder_of(connection, message).await? {
-                conversations::set_status(connection, reminder.id, ReminderStatus::Sent).await?;
+            let reminder = reminder_of(connection, message).await?;
+            if let Some(reminder) = reminder
+                && leave_in_flight(connection, &reminder, ReminderStatus::Sent).await?
+            {
+                // Also after a reply applied meanwhile: booking-service keeps the answer (a
+                // delivery outcome never replaces a reply) and the carrier's id is on record.
                 conversations::report(
                     connection,
                     &reminder,
@@ -315,13 +334,25 @@ async fn apply_answer(
     };
     let tries = u32::try_from(message.tries).unwrap_or(u32::MAX);
     match error {
-        SendSmsError::Retryable(detail) if tries < config.max_tries => {
+        SendSmsError::Retryable(detail)
+            if tries < config.max_tries && !answered_meanwhile(connection, message).await? =>
+        {
+            if let Some(reminder) = reminder_of(connection, message).await? {
+                leave_in_flight(connection, &reminder, ReminderStatus::Queued).await?;
+            }
             let delay = backoff(config.retry_base, tries);
             let next_try = Utc::now() + delay;
             let detail = mask::digits_in(&detail);
             outbound::requeue(connection, message.id, next_try, Some(&detail), false).await?;
             let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             tracing::warn!(detail, retry_in_ms, "carrier unavailable, will try again");
+        }
+        SendSmsError::Retryable(detail) if tries < config.max_tries => {
+            let detail = format!(
+                "carrier unavailable: {}; not tried again, the recipient answered meanwhile",
+                mask::digits_in(&detail)
+            );
+            fail(connection, message, &detail).await?;
         }
         SendSmsError::Retryable(detail) => {
             let detail = format!(
@@ -361,9 +392,10 @@ async fn apply_answer(
                 )
                 .await?;
             }
-            if let Some(reminder) = reminder_of(connection, message).await? {
-                conversations::set_status(connection, reminder.id, ReminderStatus::Suppressed)
-                    .await?;
+            let reminder = reminder_of(connection, message).await?;
+            if let Some(reminder) = reminder
+                && leave_in_flight(connection, &reminder, ReminderStatus::Suppressed).await?
+            {
                 conversations::report(
                     connection,
                     &reminder,
@@ -393,15 +425,45 @@ async fn reminder_of(
     }
 }
 
-/// Marks `message` failed and, for a reminder text, reports the reminder failed.
+/// Moves the locked `reminder`, whose text was in flight, to `status`; returns whether it
+/// moved. A reply applied meanwhile keeps its answer: only the status changes. `queued` is
+/// accepted as in flight for texts claimed before reminders had a `sending` status.
+async fn leave_in_flight(
+    connection: &mut AsyncPgConnection,
+    reminder: &conversations::Reminder,
+    status: ReminderStatus,
+) -> QueryResult<bool> {
+    let in_flight = [ReminderStatus::Sending, ReminderStatus::Queued];
+    let moved = conversations::move_status(connection, reminder.id, &in_flight, status).await?;
+    if !moved {
+        tracing::warn!(reminder_row_id = %reminder.id, status = %reminder.status, "reminder settled while its text was in flight, keeping its state");
+    }
+    Ok(moved)
+}
+
+/// Returns whether the reminder `message` delivers got its final answer while the text was
+/// being sent.
+async fn answered_meanwhile(
+    connection: &mut AsyncPgConnection,
+    message: &OutboundMessage,
+) -> QueryResult<bool> {
+    let reminder = reminder_of(connection, message).await?;
+    Ok(reminder.is_some_and(|reminder| reminder.answer.is_some()))
+}
+
+/// Marks `message` failed and, for a reminder text, reports the reminder failed. A reply
+/// applied while it was being sent keeps its answer; the failure is still reported (the text
+/// did fail) and booking-service keeps the answer, which a delivery outcome never replaces.
 async fn fail(
     connection: &mut AsyncPgConnection,
     message: &OutboundMessage,
     detail: &str,
 ) -> QueryResult<()> {
     outbound::finish(connection, message.id, MessageStatus::Failed, detail).await?;
-    if let Some(reminder) = reminder_of(connection, message).await? {
-        conversations::set_status(connection, reminder.id, ReminderStatus::Failed).await?;
+    let reminder = reminder_of(connection, message).await?;
+    if let Some(reminder) = reminder
+        && leave_in_flight(connection, &reminder, ReminderStatus::Failed).await?
+    {
         conversations::report(
             connection,
             &reminder,

@@ -58,6 +58,8 @@ pub struct TestApp {
     observer: lapin::Channel,
     observer_connection: lapin::Connection,
     observer_queue: String,
+    /// Events read ahead of the one a test expected (see [`TestApp::expect_outcome`]).
+    read_ahead: std::sync::Mutex<std::collections::VecDeque<Observed>>,
     stop: CancellationToken,
     service: JoinHandle<anyhow::Result<()>>,
     sim: JoinHandle<anyhow::Result<()>>,
@@ -181,6 +183,7 @@ impl TestApp {
             observer,
             observer_connection,
             observer_queue,
+            read_ahead: std::sync::Mutex::default(),
             stop,
             service,
             sim,
@@ -251,19 +254,59 @@ impl TestApp {
 
     /// Waits for the next observed event.
     pub async fn next_event(&self) -> anyhow::Result<Observed> {
+        if let Some(event) = self.read_ahead_front() {
+            return Ok(event);
+        }
         wait_until(PATIENCE, "an event from sms-service", || async {
             self.poll().await.ok().flatten()
         })
         .await
     }
 
+    fn read_ahead_front(&self) -> Option<Observed> {
+        self.read_ahead.lock().ok()?.pop_front()
+    }
+
     /// Waits for the next event and checks it is an outcome of `reminder` of `kind`.
+    ///
+    /// `SENT` may come after what the reply to that text did: the reply can be applied before
+    /// the sender records the carrier's answer to the send (docs/sms.md, Replies). So when
+    /// `SENT` is expected, the reply outcomes of the same reminder and opt-in / opt-out events
+    /// before it are read ahead and expected next, in their order.
     pub async fn expect_outcome(
         &self,
         reminder: &v1::ReminderDue,
         kind: v1::ReminderOutcomeKind,
     ) -> anyhow::Result<v1::ReminderOutcome> {
-        match self.next_event().await? {
+        use v1::ReminderOutcomeKind as Kind;
+        let mut replied_first = Vec::new();
+        let event = loop {
+            let event = self.next_event().await?;
+            let is_reply_effect = match &event {
+                Observed::Outcome(outcome) => {
+                    outcome.reminder_id == reminder.reminder_id
+                        && [
+                            Kind::Confirmed,
+                            Kind::Cancelled,
+                            Kind::OptedOut,
+                            Kind::Unparsable,
+                        ]
+                        .contains(&outcome.outcome())
+                }
+                Observed::OptedOut(_) | Observed::OptedIn(_) => true,
+            };
+            if kind == Kind::Sent && is_reply_effect && replied_first.len() < 8 {
+                replied_first.push(event);
+                continue;
+            }
+            break event;
+        };
+        if let Ok(mut read_ahead) = self.read_ahead.lock() {
+            for event in replied_first.into_iter().rev() {
+                read_ahead.push_front(event);
+            }
+        }
+        match event {
             Observed::Outcome(outcome) => {
                 anyhow::ensure!(
                     outcome.reminder_id == reminder.reminder_id && outcome.outcome() == kind,
@@ -286,7 +329,10 @@ impl TestApp {
             (self.outbox_len().await.ok()? == 0).then_some(())
         })
         .await?;
-        let extra = self.poll().await?;
+        let extra = match self.read_ahead_front() {
+            Some(event) => Some(event),
+            None => self.poll().await?,
+        };
         anyhow::ensure!(extra.is_none(), "an extra event was published: {extra:?}");
         Ok(())
     }

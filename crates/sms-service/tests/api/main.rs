@@ -2,6 +2,7 @@
 
 mod helpers;
 mod kinds;
+mod races;
 mod replies;
 mod sending;
 mod webhooks;
