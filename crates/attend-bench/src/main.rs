@@ -78,9 +78,3 @@ fn run_benchmark(benchmark: impl Future<Output = anyhow::Result<bool>>) -> ExitC
         }
     }
 }
-
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-}
