@@ -5,7 +5,7 @@ use attend_events::{to_timestamp, v1};
 use attend_test_support::wait_until;
 use chrono::{Timelike, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
 use sms_service::db::schema::{outbound_messages, reminders};
 use uuid::Uuid;
@@ -476,6 +476,9 @@ async fn a_text_left_sending_by_a_crash_is_reported_failed_and_never_sent_again(
         last_name: String::new(),
         metadata: json!({}),
     };
+    // One transaction: the running sender must never see the text queued, or it would send
+    // it before the update below makes it look abandoned.
+    connection.batch_execute("BEGIN").await.unwrap();
     sms_service::conversations::insert(&mut connection, &row)
         .await
         .unwrap();
@@ -500,6 +503,12 @@ async fn a_text_left_sending_by_a_crash_is_reported_failed_and_never_sent_again(
         .execute(&mut connection)
         .await
         .unwrap();
+    diesel::update(reminders::table.find(row.id))
+        .set(reminders::status.eq("sending"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.batch_execute("COMMIT").await.unwrap();
     drop(connection);
     let due = v1::ReminderDue {
         reminder_id: reminder_id.to_string(),
