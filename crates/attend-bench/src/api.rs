@@ -117,6 +117,50 @@ impl Api {
     }
 }
 
+/// A tenant made for one benchmark run.
+pub struct Tenant {
+    /// Its API key, shown once at creation.
+    pub api_key: String,
+    /// Its id.
+    pub tenant_id: String,
+}
+
+impl Api {
+    /// Creates a tenant named `Bench <time>` with the operator token.
+    pub async fn create_tenant(&self, admin_token: &str) -> anyhow::Result<Tenant> {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+        let tenant = self
+            .post(
+                "/v1/admin/tenants",
+                admin_token,
+                &serde_json::json!({ "name": format!("Bench {stamp}") }),
+                201,
+            )
+            .await
+            .context("creating the tenant failed")?;
+        Ok(Tenant {
+            api_key: field(&tenant, "api_key")?,
+            tenant_id: field(&tenant, "tenant_id")?,
+        })
+    }
+
+    /// POSTs `body` to the catalog collection `path` (answered 201) and returns the new
+    /// resource's id; `what` names it in the error.
+    pub async fn create(
+        &self,
+        path: &str,
+        api_key: &str,
+        body: &Value,
+        what: &str,
+    ) -> anyhow::Result<String> {
+        let created = self
+            .post(path, api_key, body, 201)
+            .await
+            .with_context(|| format!("creating {what} failed"))?;
+        field(&created, "id")
+    }
+}
+
 /// Returns the string field `name` of a JSON object.
 pub fn field(value: &Value, name: &str) -> anyhow::Result<String> {
     value

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::api::{Api, Timed, field};
+use crate::api::{Api, Tenant, Timed};
 use crate::args;
 use crate::report::{PhaseResult, Recorder, table};
 use crate::results::{self, Row, Target};
@@ -340,19 +340,9 @@ pub async fn run(options: CreateOptions) -> anyhow::Result<bool> {
 /// Creates the tenant, an entity and an appointment type through the API; returns the
 /// tenant's API key and the type's id.
 async fn setup(api: &Api, admin_token: &str) -> anyhow::Result<(String, String)> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let tenant = api
-        .post(
-            "/v1/admin/tenants",
-            admin_token,
-            &json!({ "name": format!("Bench {stamp}") }),
-            201,
-        )
-        .await
-        .context("creating the tenant failed")?;
-    let api_key = field(&tenant, "api_key")?;
-    let entity = api
-        .post(
+    let Tenant { api_key, tenant_id } = api.create_tenant(admin_token).await?;
+    let entity_id = api
+        .create(
             "/v1/entities",
             &api_key,
             &json!({
@@ -362,24 +352,19 @@ async fn setup(api: &Api, admin_token: &str) -> anyhow::Result<(String, String)>
                 "sip_ids": ["bench-create"],
                 "reminders": [{ "channel": "sms", "offset": "P1D" }],
             }),
-            201,
+            "the entity",
         )
-        .await
-        .context("creating the entity failed")?;
-    let entity_id = field(&entity, "id")?;
-    let appointment_type = api
-        .post(
+        .await?;
+    let appointment_type_id = api
+        .create(
             "/v1/appointment-types",
             &api_key,
             &json!({ "entity_id": entity_id, "name": "Check-up" }),
-            201,
+            "the appointment type",
         )
-        .await
-        .context("creating the appointment type failed")?;
-    let appointment_type_id = field(&appointment_type, "id")?;
+        .await?;
     say(&format!(
-        "setup: tenant {}, entity {entity_id}, appointment type {appointment_type_id}",
-        field(&tenant, "tenant_id")?
+        "setup: tenant {tenant_id}, entity {entity_id}, appointment type {appointment_type_id}"
     ));
     Ok((api_key, appointment_type_id))
 }

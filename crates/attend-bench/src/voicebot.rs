@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::api::{Api, Timed, field};
+use crate::api::{Api, Tenant, Timed};
 use crate::args::VoicebotOptions;
 use crate::report::{PhaseResult, Recorder, table};
 use crate::results::{self, Row, Target};
@@ -366,20 +366,9 @@ pub async fn run(options: VoicebotOptions) -> anyhow::Result<bool> {
 
 /// Creates the tenant and its catalog through the API.
 async fn setup(api: &Api, options: &VoicebotOptions) -> anyhow::Result<Catalog> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let tenant = api
-        .post(
-            "/v1/admin/tenants",
-            &options.admin_token,
-            &json!({ "name": format!("Bench {stamp}") }),
-            201,
-        )
-        .await
-        .context("creating the tenant failed")?;
-    let api_key = field(&tenant, "api_key")?;
-    let tenant_id = field(&tenant, "tenant_id")?;
-    let entity = api
-        .post(
+    let Tenant { api_key, tenant_id } = api.create_tenant(&options.admin_token).await?;
+    let entity_id = api
+        .create(
             "/v1/entities",
             &api_key,
             &json!({
@@ -389,23 +378,19 @@ async fn setup(api: &Api, options: &VoicebotOptions) -> anyhow::Result<Catalog> 
                 "sip_ids": ["bench-sip"],
                 "reminders": [{ "channel": "voice", "offset": "P1D" }],
             }),
-            201,
+            "the entity",
         )
-        .await
-        .context("creating the entity failed")?;
-    let entity_id = field(&entity, "id")?;
-    let appointment_type = api
-        .post(
+        .await?;
+    let appointment_type_id = api
+        .create(
             "/v1/appointment-types",
             &api_key,
             &json!({ "entity_id": entity_id, "name": "Massage" }),
-            201,
+            "the appointment type",
         )
-        .await
-        .context("creating the appointment type failed")?;
-    let appointment_type_id = field(&appointment_type, "id")?;
-    let product = api
-        .post(
+        .await?;
+    let product_id = api
+        .create(
             "/v1/products",
             &api_key,
             &json!({
@@ -416,18 +401,16 @@ async fn setup(api: &Api, options: &VoicebotOptions) -> anyhow::Result<Catalog> 
                 "booker_info": ["firstname", "lastname", "phone"],
                 "participant_info": [],
             }),
-            201,
+            "the product",
         )
-        .await
-        .context("creating the product failed")?;
-    let product_id = field(&product, "id")?;
+        .await?;
     let working_hours: Vec<Value> = (1..=7)
         .map(|weekday| json!({ "weekday": weekday, "start": "08:00", "end": "18:00" }))
         .collect();
     let mut agent_ids = Vec::with_capacity(options.agents);
     for index in 0..options.agents {
-        let agent = api
-            .post(
+        let agent_id = api
+            .create(
                 "/v1/agents",
                 &api_key,
                 &json!({
@@ -438,11 +421,10 @@ async fn setup(api: &Api, options: &VoicebotOptions) -> anyhow::Result<Catalog> 
                     "appointment_type_ids": [appointment_type_id],
                     "working_hours": working_hours,
                 }),
-                201,
+                &format!("agent {}", index + 1),
             )
-            .await
-            .with_context(|| format!("creating agent {} failed", index + 1))?;
-        agent_ids.push(field(&agent, "id")?);
+            .await?;
+        agent_ids.push(agent_id);
     }
     say(&format!(
         "setup: tenant {tenant_id}, entity {entity_id}, product {product_id}, {} agents (08:00-18:00 every day)",
