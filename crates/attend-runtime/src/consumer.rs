@@ -107,6 +107,9 @@ pub struct ConsumerSpec {
     pub concurrency: usize,
     /// Deliveries after which a message is dead-lettered (quorum queue `x-delivery-limit`).
     pub delivery_limit: u32,
+    /// Routing keys an earlier version bound this queue to and that now belong to another
+    /// queue: unbound at declare, or the old binding would go on copying their events here.
+    pub retired_routing_keys: Vec<&'static str>,
 }
 
 impl ConsumerSpec {
@@ -118,6 +121,7 @@ impl ConsumerSpec {
             prefetch: 32,
             concurrency: 1,
             delivery_limit: 5,
+            retired_routing_keys: Vec::new(),
         }
     }
 }
@@ -235,6 +239,18 @@ impl EventConsumer {
                 )
                 .await
                 .with_context(|| format!("failed to bind {queue} to {routing_key}"))?;
+        }
+        // RabbitMQ answers unbind-ok for a binding that does not exist, so this is idempotent.
+        for routing_key in &self.spec.retired_routing_keys {
+            channel
+                .queue_unbind(
+                    queue.as_str().into(),
+                    self.broker.events_exchange().as_str().into(),
+                    (*routing_key).into(),
+                    FieldTable::default(),
+                )
+                .await
+                .with_context(|| format!("failed to unbind {queue} from {routing_key}"))?;
         }
         Ok(())
     }

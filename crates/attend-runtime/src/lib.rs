@@ -14,6 +14,7 @@
 
 pub mod amqp;
 pub mod backoff;
+pub mod cache;
 pub mod calling_window;
 pub mod carrier_text;
 pub mod config;

@@ -64,33 +64,71 @@ async fn count(pool: &db::DbPool, sql: &str) -> i64 {
     }
 }
 
-#[tokio::test]
-async fn a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothing() {
-    let env = TestEnv::new().await.unwrap();
-    let schema = SchemaName::new("relaytest").unwrap();
-    db::migrate(&env.database_url, schema, MIGRATIONS)
-        .await
-        .unwrap();
-    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
+/// One test's database schema (migrated), pool and broker connection.
+struct Harness {
+    env: TestEnv,
+    schema: SchemaName,
+    pool: db::DbPool,
+    broker: Broker,
+}
+
+/// Sets up schema `schema` with the test migrations, a pool of 4 and a broker connection.
+async fn harness(schema: &'static str) -> anyhow::Result<Harness> {
+    let env = TestEnv::new().await?;
+    let schema = SchemaName::new(schema)?;
+    db::migrate(&env.database_url, schema, MIGRATIONS).await?;
+    let pool = db::connect(&env.database_url, schema, 4).await?;
     let broker = Broker::connect(
         &Secret::new(env.amqp_url.clone()),
         &env.amqp_prefix,
         "test",
         Duration::from_secs(5),
     )
-    .await
-    .unwrap();
+    .await?;
+    Ok(Harness {
+        env,
+        schema,
+        pool,
+        broker,
+    })
+}
+
+impl Harness {
+    /// Declares `test.observer`, bound to reminder outcomes and recording what it applies
+    /// (the queue is cleaned up with the test), and returns its consumer.
+    async fn observer(&self, metrics: &Metrics) -> anyhow::Result<EventConsumer> {
+        let consumer = EventConsumer::new(
+            ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
+            self.broker.clone(),
+            self.pool.clone(),
+            Arc::new(RecordingHandler),
+            metrics.clone(),
+        );
+        consumer.declare().await?;
+        Ok(consumer)
+    }
+
+    /// Returns an outbox relay of this harness's schema.
+    fn relay(&self, metrics: &Metrics) -> OutboxRelay {
+        OutboxRelay::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            &self.env.database_url,
+            self.schema,
+            "/test",
+            metrics.clone(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothing() {
+    let harness = harness("relaytest").await.unwrap();
+    let (pool, broker) = (harness.pool.clone(), harness.broker.clone());
     let metrics = Metrics::new();
 
     // The consumer's queue (test.observer is cleaned up with the test) and its inbox.
-    let consumer = EventConsumer::new(
-        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
-        broker.clone(),
-        pool.clone(),
-        Arc::new(RecordingHandler),
-        metrics.clone(),
-    );
-    consumer.declare().await.unwrap();
+    let consumer = harness.observer(&metrics).await.unwrap();
     let stop = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(stop.clone()));
 
@@ -108,14 +146,7 @@ async fn a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothi
         .unwrap();
     drop(connection);
 
-    let mut relay = OutboxRelay::new(
-        pool.clone(),
-        broker.clone(),
-        &env.database_url,
-        schema,
-        "/test",
-        metrics.clone(),
-    );
+    let mut relay = harness.relay(&metrics);
     let publisher = Publisher::open(&broker, "/test").await.unwrap();
 
     // The broker confirmed the event, then the relay "died" before deleting its row.
@@ -163,48 +194,23 @@ async fn a_relay_killed_between_publish_and_mark_loses_nothing_and_doubles_nothi
     consuming.await.unwrap().unwrap();
     broker.close().await;
     pool.close();
-    env.cleanup().await.unwrap();
+    harness.env.cleanup().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_notified_relay_publishes_a_committed_event_without_waiting_for_the_poll() {
-    let env = TestEnv::new().await.unwrap();
-    let schema = SchemaName::new("relaytest").unwrap();
-    db::migrate(&env.database_url, schema, MIGRATIONS)
-        .await
-        .unwrap();
+    let harness = harness("relaytest").await.unwrap();
+    let (env, schema) = (&harness.env, harness.schema);
+    let (pool, broker) = (harness.pool.clone(), harness.broker.clone());
     // Migrating twice is a no-op (replicas starting together run it under a lock).
     db::migrate(&env.database_url, schema, MIGRATIONS)
         .await
         .unwrap();
-    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
-    let broker = Broker::connect(
-        &Secret::new(env.amqp_url.clone()),
-        &env.amqp_prefix,
-        "test",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
     let metrics = Metrics::new();
-    let consumer = EventConsumer::new(
-        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
-        broker.clone(),
-        pool.clone(),
-        Arc::new(RecordingHandler),
-        metrics.clone(),
-    );
-    consumer.declare().await.unwrap();
+    let consumer = harness.observer(&metrics).await.unwrap();
     let stop = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(stop.clone()));
-    let mut relay = OutboxRelay::new(
-        pool.clone(),
-        broker.clone(),
-        &env.database_url,
-        schema,
-        "/test",
-        metrics.clone(),
-    );
+    let mut relay = harness.relay(&metrics);
     // A poll far longer than the test: only LISTEN/NOTIFY can wake the relay in time.
     relay.poll_interval = Duration::from_secs(3600);
     let relaying = tokio::spawn(relay.run(stop.clone()));
@@ -244,7 +250,7 @@ async fn a_notified_relay_publishes_a_committed_event_without_waiting_for_the_po
     relaying.await.unwrap().unwrap();
     broker.close().await;
     pool.close();
-    env.cleanup().await.unwrap();
+    harness.env.cleanup().await.unwrap();
 }
 
 /// Counts the notifications on `channel` that a dedicated LISTEN connection receives; keep
@@ -271,39 +277,14 @@ async fn listen(
 
 #[tokio::test]
 async fn an_in_process_wake_publishes_at_once_without_notify() {
-    let env = TestEnv::new().await.unwrap();
-    let schema = SchemaName::new("relaytest").unwrap();
-    db::migrate(&env.database_url, schema, MIGRATIONS)
-        .await
-        .unwrap();
-    let pool = db::connect(&env.database_url, schema, 4).await.unwrap();
-    let broker = Broker::connect(
-        &Secret::new(env.amqp_url.clone()),
-        &env.amqp_prefix,
-        "test",
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let harness = harness("relaytest").await.unwrap();
+    let env = &harness.env;
+    let (pool, broker) = (harness.pool.clone(), harness.broker.clone());
     let metrics = Metrics::new();
-    let consumer = EventConsumer::new(
-        ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME]),
-        broker.clone(),
-        pool.clone(),
-        Arc::new(RecordingHandler),
-        metrics.clone(),
-    );
-    consumer.declare().await.unwrap();
+    let consumer = harness.observer(&metrics).await.unwrap();
     let stop = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(stop.clone()));
-    let mut relay = OutboxRelay::new(
-        pool.clone(),
-        broker.clone(),
-        &env.database_url,
-        schema,
-        "/test",
-        metrics.clone(),
-    );
+    let mut relay = harness.relay(&metrics);
     // A poll far longer than the test: only a wake-up can make the relay publish in time.
     relay.poll_interval = Duration::from_secs(3600);
     let waker = relay.waker();
@@ -357,5 +338,75 @@ async fn an_in_process_wake_publishes_at_once_without_notify() {
     relaying.await.unwrap().unwrap();
     broker.close().await;
     pool.close();
+    harness.env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retired_routing_key_is_unbound_when_the_queue_is_declared_again() {
+    let Harness {
+        env, pool, broker, ..
+    } = harness("retiredtest").await.unwrap();
+    let declare = async |spec: ConsumerSpec| {
+        EventConsumer::new(
+            spec,
+            broker.clone(),
+            pool.clone(),
+            Arc::new(RecordingHandler),
+            Metrics::new(),
+        )
+        .declare()
+        .await
+        .unwrap();
+    };
+    // An earlier version bound outcomes here; this one moved them elsewhere.
+    declare(ConsumerSpec::new(
+        "test.observer",
+        vec![routing_keys::REMINDER_OUTCOME],
+    ))
+    .await;
+    declare(ConsumerSpec {
+        retired_routing_keys: vec![routing_keys::REMINDER_OUTCOME],
+        ..ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_DUE_VOICE])
+    })
+    .await;
+
+    let channel = broker.channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for (routing_key, body) in [
+        (routing_keys::REMINDER_OUTCOME, "outcome"),
+        (routing_keys::REMINDER_DUE_VOICE, "due"),
+    ] {
+        channel
+            .basic_publish(
+                broker.events_exchange().as_str().into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                body.as_bytes(),
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // Both were routed before their confirms; only the due event may be in the queue.
+    let queue = broker.name("test.observer");
+    let mut bodies = Vec::new();
+    while let Some(message) = channel
+        .basic_get(
+            queue.as_str().into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+    {
+        bodies.push(String::from_utf8_lossy(&message.delivery.data).into_owned());
+    }
+    assert_eq!(bodies, vec!["due".to_owned()]);
+
+    let _ = channel.close(200, "done".into()).await;
     env.cleanup().await.unwrap();
 }

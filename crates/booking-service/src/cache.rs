@@ -9,64 +9,16 @@
 //! busy times, within twice of it: see [`BusyLookup::RefreshDue`]).
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use attend_runtime::cache::TtlCache;
 use attend_runtime::db::DbPool;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::booking::slots::ProductSchedule;
-
-/// A map whose entries expire `ttl` after insertion, holding at most `capacity` of them.
-#[derive(Debug)]
-pub struct TtlCache<K, V> {
-    ttl: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
-}
-
-impl<K: Eq + Hash, V> TtlCache<K, V> {
-    /// Returns an empty cache.
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            ttl,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Returns the live entry of `key`.
-    pub fn get(&self, key: &K) -> Option<Arc<V>> {
-        self.get_aged(key).map(|(_, value)| value)
-    }
-
-    /// Returns the live entry of `key` and how long ago it was inserted.
-    pub fn get_aged(&self, key: &K) -> Option<(Duration, Arc<V>)> {
-        let entries = self.entries.lock().ok()?;
-        let (inserted, value) = entries.get(key)?;
-        let age = inserted.elapsed();
-        (age < self.ttl).then(|| (age, Arc::clone(value)))
-    }
-
-    /// Stores `value` under `key`. When full, expired entries go first, and everything if
-    /// none has expired: a cache, not a store.
-    pub fn insert(&self, key: K, value: Arc<V>) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= self.capacity {
-            let ttl = self.ttl;
-            entries.retain(|_, (inserted, _)| inserted.elapsed() < ttl);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (Instant::now(), value));
-    }
-}
 
 /// Which version of the data a cached entry was read from: the catalog's (every tenant) and
 /// its tenant's bookings'. An entry is served only while both are still current.
@@ -307,25 +259,6 @@ impl CalendarCache {
     /// Call after a catalog edit (entity, type, product, agent, hours) committed.
     pub fn catalog_changed(&self) {
         self.inner.catalog_version.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_expire_and_capacity_is_bounded() {
-        let cache = TtlCache::new(Duration::from_millis(30), 2);
-        cache.insert(1, Arc::new("one"));
-        assert_eq!(cache.get(&1).as_deref(), Some(&"one"));
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.get(&1).is_none());
-        cache.insert(2, Arc::new("two"));
-        cache.insert(3, Arc::new("three"));
-        cache.insert(4, Arc::new("four"));
-        assert!(cache.get(&4).is_some());
-        assert!(cache.entries.lock().unwrap().len() <= 2);
     }
 }
 
