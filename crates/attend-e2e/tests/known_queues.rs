@@ -7,7 +7,8 @@ use attend_test_support::KNOWN_QUEUES;
 #[test]
 fn cleanup_knows_every_queue_the_services_declare() {
     let declared = [
-        booking_service::consume::REMINDER_EVENTS_QUEUE,
+        booking_service::consume::reminder_events_spec().queue,
+        booking_service::consume::subscriber_events_spec().queue,
         reminder_scheduler::consume::appointment_events_spec().queue,
         reminder_scheduler::consume::reminder_outcomes_spec().queue,
         reminder_scheduler::consume::tenant_settings_spec().queue,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 /// RabbitMQ cannot list queues over AMQP.
 pub const KNOWN_QUEUES: &[&str] = &[
     "booking.reminder-events",
+    "booking.subscriber-events",
     "scheduler.appointment-events",
     "scheduler.reminder-outcomes",
     "scheduler.tenant-settings",

@@ -5,17 +5,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::web;
-use attend_events::routing_keys;
+use attend_runtime::Secret;
 use attend_runtime::db::DbPool;
 use attend_runtime::outbox::RelayWaker;
 use attend_runtime::service::{self, Infra, Runner};
-use attend_runtime::{ConsumerSpec, Secret};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
 use crate::auth::Tenant;
 use crate::cache::{CalendarCache, TtlCache};
 use crate::config::Config;
-use crate::consume::{REMINDER_EVENTS_QUEUE, ReminderEventsHandler};
+use crate::consume::{ReminderEventsHandler, reminder_events_spec, subscriber_events_spec};
 use crate::routes;
 
 /// The service's schema.
@@ -92,20 +91,12 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let infra = Infra::start("booking-service", SCHEMA, &config.common, MIGRATIONS).await?;
-        let consumer = infra.consumer(
-            ConsumerSpec::new(
-                REMINDER_EVENTS_QUEUE,
-                vec![
-                    routing_keys::REMINDER_DUE_VOICE,
-                    routing_keys::REMINDER_DUE_SMS,
-                    routing_keys::REMINDER_OUTCOME,
-                    routing_keys::SUBSCRIBER_OPTED_OUT,
-                    routing_keys::SUBSCRIBER_OPTED_IN,
-                ],
-            ),
-            Arc::new(ReminderEventsHandler),
-        );
-        consumer.declare().await?;
+        let reminder_events =
+            infra.consumer(reminder_events_spec(), Arc::new(ReminderEventsHandler));
+        reminder_events.declare().await?;
+        let subscriber_events =
+            infra.consumer(subscriber_events_spec(), Arc::new(ReminderEventsHandler));
+        subscriber_events.declare().await?;
 
         let port = listener.local_addr()?.port();
         let relay = infra.relay();
@@ -128,7 +119,10 @@ impl Application {
         runner.server(server);
         runner.spawn("outbox-relay", move |cancel| relay.run(cancel));
         runner.spawn("reminder-events-consumer", move |cancel| {
-            consumer.run(cancel)
+            reminder_events.run(cancel)
+        });
+        runner.spawn("subscriber-events-consumer", move |cancel| {
+            subscriber_events.run(cancel)
         });
         let purge_pool = infra.pool.clone();
         runner.spawn("idempotency-key-purge", move |cancel| {
