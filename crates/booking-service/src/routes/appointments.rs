@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
+use futures_util::FutureExt;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -232,7 +233,11 @@ pub async fn get_appointment(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = state.pool.get().await?;
-    let response = load_response(&mut connection, tenant.id, path.into_inner()).await?;
+    let id = path.into_inner();
+    let response = crate::db::read_snapshot(&mut connection, |connection| {
+        load_response(connection, tenant.id, id).boxed()
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(response))
 }
 

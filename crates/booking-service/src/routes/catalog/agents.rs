@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::FutureExt;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -195,17 +196,24 @@ pub async fn list_agents(
     let appointment_type_id = query.uuid("appointment_type_id");
     let page = query.page()?;
     let mut connection = state.pool.get().await?;
-    let rows = queries::list_agents(
-        &mut connection,
-        tenant.id,
-        entity_id,
-        appointment_type_id,
-        page.after,
-        page.fetch_limit(),
-    )
+    // The agents and their types and hours are separate statements: one snapshot.
+    let (items, next_cursor) = crate::db::read_snapshot(&mut connection, |connection| {
+        async move {
+            let rows = queries::list_agents(
+                connection,
+                tenant.id,
+                entity_id,
+                appointment_type_id,
+                page.after,
+                page.fetch_limit(),
+            )
+            .await?;
+            let (rows, next_cursor) = page.cut(rows, |row| row.id);
+            Ok::<_, ApiError>((to_responses(connection, rows).await?, next_cursor))
+        }
+        .boxed()
+    })
     .await?;
-    let (rows, next_cursor) = page.cut(rows, |row| row.id);
-    let items = to_responses(&mut connection, rows).await?;
     Ok(HttpResponse::Ok().json(PageResponse { items, next_cursor }))
 }
 
@@ -248,7 +256,11 @@ pub async fn get_agent(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = state.pool.get().await?;
-    let response = load_response(&mut connection, tenant.id, path.into_inner()).await?;
+    let id = path.into_inner();
+    let response = crate::db::read_snapshot(&mut connection, |connection| {
+        load_response(connection, tenant.id, id).boxed()
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(response))
 }
 

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::FutureExt;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -170,10 +171,18 @@ pub async fn list_entities(
 ) -> Result<HttpResponse, ApiError> {
     let page = ListQuery::new(query.into_inner()).page()?;
     let mut connection = state.pool.get().await?;
-    let rows =
-        queries::list_entities(&mut connection, tenant.id, page.after, page.fetch_limit()).await?;
-    let (rows, next_cursor) = page.cut(rows, |row| row.id);
-    let items = to_responses(&mut connection, rows).await?;
+    // The entities and their SIP ids and numbers are separate statements: one snapshot.
+    let (items, next_cursor) = crate::db::read_snapshot(&mut connection, |connection| {
+        async move {
+            let rows =
+                queries::list_entities(connection, tenant.id, page.after, page.fetch_limit())
+                    .await?;
+            let (rows, next_cursor) = page.cut(rows, |row| row.id);
+            Ok::<_, ApiError>((to_responses(connection, rows).await?, next_cursor))
+        }
+        .boxed()
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(PageResponse { items, next_cursor }))
 }
 
@@ -209,7 +218,11 @@ pub async fn get_entity(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = state.pool.get().await?;
-    let response = load_response(&mut connection, tenant.id, path.into_inner()).await?;
+    let id = path.into_inner();
+    let response = crate::db::read_snapshot(&mut connection, |connection| {
+        load_response(connection, tenant.id, id).boxed()
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
