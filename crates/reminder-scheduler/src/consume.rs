@@ -64,13 +64,29 @@ pub fn reminder_outcomes_spec() -> ConsumerSpec {
 /// table.
 pub struct AppointmentEventsHandler {
     dispatcher_wake: Arc<Notify>,
+    dispatcher_poll: std::time::Duration,
 }
 
 impl AppointmentEventsHandler {
-    /// Returns a handler that wakes the dispatcher through `dispatcher_wake` after storing new
-    /// jobs, so a reminder that is already due fires at once.
-    pub fn new(dispatcher_wake: Arc<Notify>) -> Self {
-        Self { dispatcher_wake }
+    /// Returns a handler that wakes the dispatcher through `dispatcher_wake` after storing
+    /// jobs due within `dispatcher_poll` (the longest the dispatcher sleeps), so a reminder
+    /// that is due now fires at once. Later jobs need no wake: a round runs at least every
+    /// poll interval and then sleeps only until the next due job.
+    pub fn new(dispatcher_wake: Arc<Notify>, dispatcher_poll: std::time::Duration) -> Self {
+        Self {
+            dispatcher_wake,
+            dispatcher_poll,
+        }
+    }
+
+    /// Returns whether one of `plans` is due before the dispatcher would look again anyway
+    /// (or has no readable due time: waking is the safe side).
+    fn due_soon(&self, plans: &[v1::ReminderPlan]) -> bool {
+        let horizon = Utc::now()
+            + chrono::TimeDelta::from_std(self.dispatcher_poll).unwrap_or(chrono::TimeDelta::MAX);
+        plans.iter().any(|plan| {
+            from_timestamp(plan.due_at.as_ref()).map_or(true, |due_at| due_at <= horizon)
+        })
     }
 }
 
@@ -84,10 +100,19 @@ impl EventHandler for AppointmentEventsHandler {
     }
 
     fn after_commit(&self, event: &IncomingEvent) {
-        let plans_jobs = event.event_type == v1::AppointmentScheduled::TYPE
-            || event.event_type == v1::AppointmentRescheduled::TYPE
-            || event.event_type == v1::AppointmentNoShow::TYPE;
-        if plans_jobs {
+        // A booking's reminders are mostly hours or days away: waking the dispatcher for each
+        // cost a claim round, six statements, per booking.
+        let wake = match event.event_type.as_str() {
+            v1::AppointmentScheduled::TYPE => event
+                .decode::<v1::AppointmentScheduled>()
+                .map_or(true, |scheduled| self.due_soon(&scheduled.reminders)),
+            v1::AppointmentRescheduled::TYPE => event
+                .decode::<v1::AppointmentRescheduled>()
+                .map_or(true, |rescheduled| self.due_soon(&rescheduled.reminders)),
+            v1::AppointmentNoShow::TYPE => true,
+            _ => false,
+        };
+        if wake {
             self.dispatcher_wake.notify_one();
         }
     }
@@ -316,8 +341,18 @@ impl EventHandler for ReminderOutcomesHandler {
         Box::pin(apply_outcome_event(connection, event))
     }
 
-    fn after_commit(&self, _event: &IncomingEvent) {
-        self.dispatcher_wake.notify_one();
+    fn after_commit(&self, event: &IncomingEvent) {
+        // Only an unanswered call can put its job back to pending (a retry or a fallback due
+        // now). Waking the dispatcher for every other outcome cost a claim round, six
+        // statements, per reminder sent; the poll still finds anything a wake would have.
+        let may_requeue = event
+            .decode::<v1::ReminderOutcome>()
+            .ok()
+            .and_then(|reported| Outcome::from_proto(reported.outcome()))
+            .is_some_and(|outcome| !outcome.is_answer() && outcome != Outcome::Sent);
+        if may_requeue {
+            self.dispatcher_wake.notify_one();
+        }
     }
 }
 

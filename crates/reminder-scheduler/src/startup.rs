@@ -40,7 +40,10 @@ impl Application {
 
         let appointment_events = infra.consumer(
             consume::appointment_events_spec(),
-            Arc::new(AppointmentEventsHandler::new(dispatcher_wake.clone())),
+            Arc::new(AppointmentEventsHandler::new(
+                dispatcher_wake.clone(),
+                config.poll_interval,
+            )),
         );
         let reminder_outcomes = infra.consumer(
             consume::reminder_outcomes_spec(),
