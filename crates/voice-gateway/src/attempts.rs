@@ -541,6 +541,38 @@ pub async fn set_status(
     Ok(())
 }
 
+/// Records that the carrier placed the call of attempt `id`, in one statement with no
+/// transaction around it: the CallUUID unless one is known, and `placed` with its watchdog
+/// only while the attempt is still `placing` (a webhook may have moved it on already; the
+/// conditions are evaluated on the row as it is once locked). Returns whether the attempt
+/// exists. This was a transaction of four statements per call.
+pub async fn record_placed(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    call_uuid: Option<&str>,
+    watchdog: DateTime<Utc>,
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Nullable, Text, Timestamptz};
+    // Every right-hand side reads the row as it was, so each CASE sees the old status.
+    let updated = diesel::sql_query(
+        "UPDATE call_attempts SET \
+           call_uuid = COALESCE(call_uuid, $2), \
+           status = CASE WHEN status = $4 THEN $5 ELSE status END, \
+           next_attempt_at = CASE WHEN status = $4 THEN $3 ELSE next_attempt_at END, \
+           last_error = CASE WHEN status = $4 THEN NULL ELSE last_error END, \
+           updated_at = CASE WHEN status = $4 THEN now() ELSE updated_at END \
+         WHERE id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<Nullable<Text>, _>(call_uuid)
+    .bind::<Timestamptz, _>(watchdog)
+    .bind::<Text, _>(AttemptStatus::Placing.as_str())
+    .bind::<Text, _>(AttemptStatus::Placed.as_str())
+    .execute(connection)
+    .await?;
+    Ok(updated == 1)
+}
+
 /// Puts the locked attempt `id`, just claimed, back in the queue until `next_attempt_at`
 /// without counting the claim as a try (no request was sent).
 pub async fn requeue_uncounted(
@@ -581,15 +613,20 @@ pub async fn drop_claimed(
     Ok(())
 }
 
-/// Records the carrier's CallUUID on the locked attempt `id` unless one is known already.
+/// Records the carrier's CallUUID on the locked `attempt` unless it has one already.
 pub async fn record_call_uuid(
     connection: &mut AsyncPgConnection,
-    id: Uuid,
+    attempt: &CallAttempt,
     call_uuid: &str,
 ) -> QueryResult<()> {
+    // The first report wins and later ones carry the same id: once the locked row has one,
+    // the update would change nothing, and every webhook of a call would pay a statement.
+    if attempt.call_uuid.is_some() {
+        return Ok(());
+    }
     diesel::update(
         call_attempts::table
-            .find(id)
+            .find(attempt.id)
             .filter(call_attempts::call_uuid.is_null()),
     )
     .set(call_attempts::call_uuid.eq(call_uuid))
@@ -630,6 +667,29 @@ pub async fn is_opted_out(
     ))
     .get_result(connection)
     .await
+}
+
+/// Returns which of `attempts`' (tenant, number) pairs opted out, in one statement: the
+/// dialer checks a whole claimed round at once instead of one query per call.
+pub async fn opted_out_among(
+    connection: &mut AsyncPgConnection,
+    attempts: &[CallAttempt],
+) -> QueryResult<std::collections::HashSet<(Uuid, String)>> {
+    let numbers: Vec<&str> = attempts
+        .iter()
+        .map(|attempt| attempt.to_number.as_str())
+        .collect();
+    let tenants: Vec<Uuid> = attempts.iter().map(|attempt| attempt.tenant_id).collect();
+    // Filtering by both lists may return a pair of one attempt's tenant with another's
+    // number; the caller matches exact pairs, so such a row only goes unused.
+    let rows: Vec<(Uuid, String)> = opt_outs::table
+        .filter(opt_outs::tenant_id.eq_any(tenants))
+        .filter(opt_outs::phone.eq_any(numbers))
+        .select((opt_outs::tenant_id, opt_outs::phone))
+        .distinct()
+        .load(connection)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Drops the queued (not yet placing) attempts of `appointment_id`; returns how many.
@@ -756,30 +816,29 @@ pub async fn settle(
 
 /// Records a webhook nonce; returns `false` when it was seen within `window` (a replay).
 /// The unique key makes concurrent replicas agree: of two requests with one nonce, the second
-/// waits for the first's transaction and then sees the conflict.
+/// waits for the first's transaction and then sees the conflict. One statement: a nonce seen
+/// before the window is taken over in place (the conflict's update), a live one is left as it
+/// is and nothing is written, so the answer is whether a row was written.
 pub async fn record_nonce(
     connection: &mut AsyncPgConnection,
     nonce: &str,
     window: Duration,
 ) -> QueryResult<bool> {
-    let cutoff = Utc::now() - window;
-    diesel::delete(
-        webhook_nonces::table
-            .filter(webhook_nonces::nonce.eq(nonce))
-            .filter(webhook_nonces::seen_at.lt(cutoff)),
-    )
-    .execute(connection)
-    .await?;
-    let inserted = diesel::insert_into(webhook_nonces::table)
+    // The upsert's WHERE comes from this trait, not from QueryDsl.
+    use diesel::query_dsl::methods::FilterDsl;
+    let now = Utc::now();
+    let written = diesel::insert_into(webhook_nonces::table)
         .values((
             webhook_nonces::nonce.eq(nonce),
-            webhook_nonces::seen_at.eq(Utc::now()),
+            webhook_nonces::seen_at.eq(now),
         ))
         .on_conflict(webhook_nonces::nonce)
-        .do_nothing()
+        .do_update()
+        .set(webhook_nonces::seen_at.eq(diesel::upsert::excluded(webhook_nonces::seen_at)))
+        .filter(webhook_nonces::seen_at.lt(now - window))
         .execute(connection)
         .await?;
-    Ok(inserted == 1)
+    Ok(written == 1)
 }
 
 /// Deletes nonces older than `window`; returns how many.

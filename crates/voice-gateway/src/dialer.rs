@@ -2,6 +2,7 @@
 //! the carrier for the call, then records what the carrier said. A request whose outcome is
 //! unknown is never sent again; a final failure is an outcome, never silence.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +16,15 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::attempts::{self, AttemptStatus, CallAttempt, Outcome};
 use crate::batches::{self, CallResult};
 use crate::carrier::{CallRequest, PlaceCallError, PlacedCall, VoiceCarrier};
 use crate::config::{CarrierLimits, DialerConfig};
 use crate::db::schema::dial_pacer;
-use crate::{mask, settings};
+use crate::mask;
+use crate::settings::{self, CallingWindow};
 
 /// The longest pause between two tries of one call.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -243,12 +246,23 @@ impl Dialer {
     ) -> anyhow::Result<()> {
         let mut connection = self.pool.get().await.context("no database connection")?;
         let config = &self.config;
+        let error = match result {
+            Ok(placed) => {
+                // The common case, in one statement: see `attempts::record_placed`.
+                let watchdog = Utc::now() + config.call_watchdog;
+                let call_uuid = placed.provider_ref.as_deref();
+                attempts::record_placed(&mut connection, attempt.id, call_uuid, watchdog).await?;
+                tracing::info!(call_uuid = call_uuid.unwrap_or_default(), "call placed");
+                return Ok(());
+            }
+            Err(error) => error,
+        };
         connection
             .transaction::<_, anyhow::Error, _>(async |connection| {
                 let Some(current) = attempts::lock(connection, attempt.id).await? else {
                     return Ok(());
                 };
-                Ok(apply_answer(connection, config, &current, result).await?)
+                Ok(apply_failure(connection, config, &current, error).await?)
             })
             .await
     }
@@ -348,36 +362,14 @@ impl Pace {
     }
 }
 
-/// Applies the carrier's answer to the locked attempt `current`.
-async fn apply_answer(
+/// Applies the carrier's refusal or failure to the locked attempt `current`.
+async fn apply_failure(
     connection: &mut AsyncPgConnection,
     config: &DialerConfig,
     current: &CallAttempt,
-    result: Result<PlacedCall, PlaceCallError>,
+    error: PlaceCallError,
 ) -> QueryResult<()> {
     let still_placing = current.status == AttemptStatus::Placing;
-    let error = match result {
-        Ok(placed) => {
-            if let Some(call_uuid) = &placed.provider_ref {
-                attempts::record_call_uuid(connection, current.id, call_uuid).await?;
-            }
-            if still_placing {
-                let watchdog = Utc::now() + config.call_watchdog;
-                attempts::set_status(
-                    connection,
-                    current.id,
-                    AttemptStatus::Placed,
-                    watchdog,
-                    None,
-                )
-                .await?;
-            }
-            let call_uuid = placed.provider_ref.as_deref().unwrap_or_default();
-            tracing::info!(call_uuid, "call placed");
-            return Ok(());
-        }
-        Err(error) => error,
-    };
     if !still_placing {
         let status = current.status.as_str();
         tracing::warn!(
@@ -438,10 +430,13 @@ async fn hold_outside_window(
         return Ok(None);
     }
     let now = Utc::now();
+    // One lookup per round, not per call: a round is up to a fifth of a second's calls.
+    let opted_out = attempts::opted_out_among(connection, &claimed).await?;
+    let mut windows: HashMap<Uuid, CallingWindow> = HashMap::new();
     let mut to_dial = Vec::with_capacity(claimed.len());
     for attempt in claimed {
         // Queued before the number pressed 8 on another call: not called either.
-        if attempts::is_opted_out(connection, attempt.tenant_id, &attempt.to_number).await? {
+        if opted_out.contains(&(attempt.tenant_id, attempt.to_number.clone())) {
             if attempt.is_batch_call() {
                 attempts::drop_claimed(connection, attempt.id, OPTED_OUT_DETAIL).await?;
                 // Consent covers every automated call of the tenant (FCC 24-18), not only
@@ -467,7 +462,14 @@ async fn hold_outside_window(
             to_dial.push(attempt);
             continue;
         }
-        let window = settings::load(connection, attempt.tenant_id).await?.window;
+        let window = match windows.get(&attempt.tenant_id) {
+            Some(window) => *window,
+            None => {
+                let window = settings::load(connection, attempt.tenant_id).await?.window;
+                windows.insert(attempt.tenant_id, window);
+                window
+            }
+        };
         let Some(opening) = window.opening_after(now, &attempt.time_zone) else {
             to_dial.push(attempt);
             continue;

@@ -137,6 +137,7 @@ impl Application {
             callback_number: config.callback_number.clone(),
             call_watchdog: config.dialer.call_watchdog,
             workflows: Arc::new(workflow::Cache::default()),
+            settings: Arc::new(settings::new_cache()),
             wake_dialer: wake_dialer.clone(),
         });
         let api_state = web::Data::new(api::ApiState {

@@ -47,6 +47,10 @@ pub struct WebhookState {
     pub call_watchdog: Duration,
     /// Workflows by id (immutable rows).
     pub workflows: std::sync::Arc<workflow::Cache>,
+    /// Tenants' voice settings for the call scripts, read at most every
+    /// [`settings::CACHE_TTL`] per tenant (the dialer reads them fresh for the calling
+    /// window).
+    pub settings: std::sync::Arc<settings::SettingsCache>,
     /// Wakes the dialer when a call ends and frees a line.
     pub wake_dialer: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -77,7 +81,8 @@ impl CallContext {
                 batch: Some(batch),
             });
         }
-        let settings = settings::load(connection, attempt.tenant_id).await?;
+        let settings =
+            settings::load_cached(connection, &state.settings, attempt.tenant_id).await?;
         let texts = reminders::texts_of(connection, attempt.id).await?;
         Ok(Self {
             script: Script::new(
@@ -553,7 +558,7 @@ async fn apply_hangup(
         return Ok(());
     };
     if let Some(call_uuid) = form.call_uuid() {
-        attempts::record_call_uuid(connection, attempt.id, call_uuid).await?;
+        attempts::record_call_uuid(connection, &attempt, call_uuid).await?;
     }
     let trimmed = |value: &Option<String>| value.as_deref().map(str::trim).map(str::to_owned);
     let report = HangupReport {
@@ -624,7 +629,7 @@ async fn mark_in_progress(
     call_uuid: Option<&str>,
 ) -> Result<(), WebhookError> {
     if let Some(call_uuid) = call_uuid {
-        attempts::record_call_uuid(connection, attempt.id, call_uuid).await?;
+        attempts::record_call_uuid(connection, attempt, call_uuid).await?;
     }
     if matches!(
         attempt.status,

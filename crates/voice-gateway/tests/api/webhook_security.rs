@@ -232,3 +232,66 @@ async fn a_late_duplicate_hangup_after_a_confirmation_emits_nothing() -> anyhow:
     app.assert_no_more_outcomes().await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn a_nonce_is_refused_within_the_replay_window_and_taken_over_after_it() -> anyhow::Result<()>
+{
+    let app = TestApp::spawn().await?;
+    let mut connection = app.db().await?;
+    let window = std::time::Duration::from_secs(300);
+    let nonce = fresh_nonce();
+
+    assert!(attempts::record_nonce(&mut connection, &nonce, window).await?);
+    assert!(!attempts::record_nonce(&mut connection, &nonce, window).await?);
+
+    // Seen before the window: a carrier may reuse it, and it is recorded afresh.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use voice_gateway::db::schema::webhook_nonces;
+        diesel::update(webhook_nonces::table.find(&nonce))
+            .set(webhook_nonces::seen_at.eq(Utc::now() - chrono::Duration::seconds(301)))
+            .execute(&mut connection)
+            .await?;
+    }
+    assert!(attempts::record_nonce(&mut connection, &nonce, window).await?);
+    assert!(!attempts::record_nonce(&mut connection, &nonce, window).await?);
+    drop(connection);
+    app.stop().await
+}
+
+#[tokio::test]
+async fn the_carriers_late_make_call_answer_keeps_what_a_webhook_recorded() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (attempt_id, reminder_id) = placed_attempt(&app).await?;
+    let mut connection = app.db().await?;
+    let watchdog = Utc::now() + chrono::Duration::hours(1);
+    let set_status = async |connection: &mut diesel_async::AsyncPgConnection, status: &str| {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use voice_gateway::db::schema::call_attempts;
+        diesel::update(call_attempts::table.find(attempt_id))
+            .set(call_attempts::status.eq(status))
+            .execute(connection)
+            .await
+    };
+
+    // Still placing: the answer makes it placed, with the carrier's id.
+    set_status(&mut connection, "placing").await?;
+    assert!(attempts::record_placed(&mut connection, attempt_id, Some("c-1"), watchdog).await?);
+    let placed = load(&app, reminder_id).await?;
+    assert_eq!(placed.status, "placed");
+    assert_eq!(placed.call_uuid.as_deref(), Some("c-1"));
+
+    // A webhook moved it on first: its state and the first id stay.
+    set_status(&mut connection, "in_progress").await?;
+    assert!(attempts::record_placed(&mut connection, attempt_id, Some("c-2"), watchdog).await?);
+    let after = load(&app, reminder_id).await?;
+    assert_eq!(after.status, "in_progress");
+    assert_eq!(after.call_uuid.as_deref(), Some("c-1"));
+
+    // An unknown attempt is reported as such.
+    assert!(!attempts::record_placed(&mut connection, Uuid::now_v7(), None, watchdog).await?);
+    drop(connection);
+    app.stop().await
+}
