@@ -185,6 +185,7 @@ async fn make_call(
         gathers: Vec::new(),
         skipped_elements: Vec::new(),
         exchanges: Vec::new(),
+        details_dropped: false,
     });
 
     tracing::info!(
