@@ -109,7 +109,7 @@ bench_start() {
         HTTP_HOST=127.0.0.1 \
         HTTP_PORT="$port" \
         ADMIN_TOKEN="$BENCH_ADMIN_TOKEN" \
-        DB_POOL_SIZE="${DB_POOL_SIZE:-16}" \
+        DB_POOL_SIZE="${DB_POOL_SIZE:-8}" \
         LOG_FORMAT=json \
         RUST_LOG="${RUST_LOG:-warn}" \
         "$@" \

@@ -147,6 +147,23 @@ impl Clients {
         Ok(answer)
     }
 
+    /// Returns how many events booking-service has consumed, from its `/metrics`
+    /// (`attend_events_consumed_total`, summed over queues and results).
+    async fn booking_events_consumed(&self) -> anyhow::Result<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.booking))
+            .send()
+            .await
+            .context("GET /metrics: no answer")?
+            .error_for_status()
+            .context("GET /metrics")?
+            .text()
+            .await
+            .context("GET /metrics: the answer broke off")?;
+        Ok(events_consumed(&text))
+    }
+
     async fn sim_get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> anyhow::Result<T> {
         let response = self
             .http
@@ -597,6 +614,12 @@ pub async fn run(options: E2eOptions) -> anyhow::Result<bool> {
     let mut confirmed_after_due: Vec<f64> = Vec::with_capacity(ids.len());
     let mut others = HashMap::new();
     while !pending.is_empty() {
+        // A pass reads every pending appointment through the API, two statements each, on
+        // the machine being measured: 10,000 reads per pass competed with the very consumer
+        // that confirms them. So a pass waits until booking-service has stopped consuming
+        // events for a moment. The figure comes from `status_changed_at`, which the wait
+        // does not move.
+        wait_until_quiet(&clients, deadline).await;
         let (confirmed, still) = read_statuses(&clients, &api_key, &ids, pending.clone()).await?;
         let now_confirmed: std::collections::HashSet<usize> =
             confirmed.iter().map(|&(index, _)| index).collect();
@@ -733,8 +756,58 @@ pub async fn run(options: E2eOptions) -> anyhow::Result<bool> {
     Ok(all_delivered && all_confirmed)
 }
 
+/// How long booking-service's consumed-event count must stay still before a status pass.
+const QUIET_FOR: Duration = Duration::from_secs(1);
+
+/// Waits until booking-service's consumed-event count has not moved for [`QUIET_FOR`], or
+/// until `deadline`. An unreadable `/metrics` ends the wait: the pass then simply runs.
+async fn wait_until_quiet(clients: &Clients, deadline: DateTime<Utc>) {
+    let Ok(mut last) = clients.booking_events_consumed().await else {
+        return;
+    };
+    let mut still_since = std::time::Instant::now();
+    while Utc::now() < deadline && still_since.elapsed() < QUIET_FOR {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Ok(now) = clients.booking_events_consumed().await else {
+            return;
+        };
+        if now != last {
+            last = now;
+            still_since = std::time::Instant::now();
+        }
+    }
+}
+
+/// Sums the `attend_events_consumed_total` samples of a Prometheus text exposition.
+fn events_consumed(exposition: &str) -> u64 {
+    exposition
+        .lines()
+        .filter(|line| line.starts_with("attend_events_consumed_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a counter: a whole, non-negative number"
+            )]
+            let count = value as u64;
+            count
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn consumed_events_are_summed_over_queues_and_results() {
+        let exposition = "# HELP attend_events_consumed Events delivered, by result\n\
+            # TYPE attend_events_consumed counter\n\
+            attend_events_consumed_total{queue=\"booking.reminder-events\",result=\"applied\"} 1200\n\
+            attend_events_consumed_total{queue=\"booking.reminder-events\",result=\"duplicate\"} 3\n\
+            attend_events_published_total{routing_key=\"appointment.scheduled\"} 99\n";
+        assert_eq!(super::events_consumed(exposition), 1203);
+    }
+
     use super::*;
 
     #[test]
