@@ -38,6 +38,28 @@ pub async fn is_opted_out(
     .await
 }
 
+/// Returns which of the (tenant, phone) `pairs` opted out, in one statement.
+pub async fn opted_out_among(
+    connection: &mut AsyncPgConnection,
+    pairs: &[(Uuid, &str)],
+) -> QueryResult<std::collections::HashSet<(Uuid, String)>> {
+    if pairs.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let tenants: Vec<Uuid> = pairs.iter().map(|(tenant_id, _)| *tenant_id).collect();
+    let phones: Vec<&str> = pairs.iter().map(|(_, phone)| *phone).collect();
+    // Filtering by both lists may return one pair's tenant with another's phone; the caller
+    // looks up exact pairs, so such a row only goes unused.
+    let rows: Vec<(Uuid, String)> = opt_outs::table
+        .filter(opt_outs::tenant_id.eq_any(tenants))
+        .filter(opt_outs::phone_e164.eq_any(phones))
+        .select((opt_outs::tenant_id, opt_outs::phone_e164))
+        .distinct()
+        .load(connection)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Records that `phone` opted out of `tenant_id`; returns whether it is new.
 pub async fn record_opt_out(
     connection: &mut AsyncPgConnection,

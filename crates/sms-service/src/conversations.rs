@@ -303,6 +303,47 @@ pub async fn lock(connection: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .optional()
 }
 
+/// Locks the reminders `ids` that exist, in id order (so two claimers never wait on each
+/// other in a cycle); returns them by id. One statement for a claimed round of texts.
+pub async fn lock_many(
+    connection: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<std::collections::HashMap<Uuid, Reminder>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let locked: Vec<Reminder> = reminders::table
+        .filter(reminders::id.eq_any(ids))
+        .order(reminders::id)
+        .for_update()
+        .select(Reminder::as_select())
+        .load(connection)
+        .await?;
+    Ok(locked
+        .into_iter()
+        .map(|reminder| (reminder.id, reminder))
+        .collect())
+}
+
+/// Moves the reminders `ids` that are still `queued` to `sending`, in one statement; returns
+/// how many moved.
+pub async fn mark_sending(connection: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        reminders::table
+            .filter(reminders::id.eq_any(ids))
+            .filter(reminders::status.eq(ReminderStatus::Queued.as_str())),
+    )
+    .set((
+        reminders::status.eq(ReminderStatus::Sending.as_str()),
+        reminders::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await
+}
+
 /// Returns the latest reminder sent, or being sent, to `to_number` from `from_number` (of
 /// `tenant_id`, when given), locked: the conversation an inbound reply from that number to
 /// that sender belongs to. Reminders never handed to the carrier (suppressed, expired, …) are

@@ -199,6 +199,22 @@ pub async fn is_cancelled(
     .await
 }
 
+/// Returns which of `appointment_ids` were cancelled, in one statement.
+pub async fn cancelled_among(
+    connection: &mut AsyncPgConnection,
+    appointment_ids: &[Uuid],
+) -> QueryResult<std::collections::HashSet<Uuid>> {
+    if appointment_ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let cancelled: Vec<Uuid> = cancelled_appointments::table
+        .filter(cancelled_appointments::appointment_id.eq_any(appointment_ids))
+        .select(cancelled_appointments::appointment_id)
+        .load(connection)
+        .await?;
+    Ok(cancelled.into_iter().collect())
+}
+
 /// Returns `value` as a uuid, or a permanent error naming `field`.
 pub fn parse_id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
     value

@@ -14,11 +14,13 @@
 //! outcome (`failed`), never silence. A text left `sending` by a crash is not sent again: it
 //! is settled `failed` once its lease ends (at most once beats a duplicate reminder).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use attend_events::v1;
+use attend_runtime::calling_window::CallingWindow;
 use attend_runtime::db::DbPool;
 use attend_runtime::mask;
 use chrono::Utc;
@@ -29,6 +31,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::carrier::{OutboundSms, SendSmsError, SentSms, SmsCarrier};
 use crate::config::SenderConfig;
@@ -199,30 +202,54 @@ impl Sender {
 
 /// Checks claimed reminder texts once more before they go out, in the claim's transaction;
 /// returns the texts to send now. Texts that answer a reply go out at once.
+///
+/// The round's reminders are locked, and their appointments, consent and tenants' sending
+/// windows read, a statement each for the whole round: one per text made these checks a
+/// fifth of a reminder's statements.
 async fn hold_back(
     connection: &mut AsyncPgConnection,
     claimed: Vec<OutboundMessage>,
 ) -> QueryResult<Vec<OutboundMessage>> {
     let now = Utc::now();
+    let reminder_ids: Vec<Uuid> = claimed.iter().filter_map(reminder_row_of).collect();
+    let mut locked = conversations::lock_many(connection, &reminder_ids).await?;
+    let appointment_ids: Vec<Uuid> = locked
+        .values()
+        .map(|reminder| reminder.appointment_id)
+        .collect();
+    let cancelled = reminders::cancelled_among(connection, &appointment_ids).await?;
+    let recipients: Vec<(Uuid, &str)> = locked
+        .values()
+        .map(|reminder| (reminder.tenant_id, reminder.to_number.as_str()))
+        .collect();
+    let opted_out = consent::opted_out_among(connection, &recipients).await?;
+    let mut windows: HashMap<Uuid, CallingWindow> = HashMap::new();
+    let mut handled: HashSet<Uuid> = HashSet::new();
+    let mut sending: Vec<Uuid> = Vec::new();
     let mut to_send = Vec::with_capacity(claimed.len());
     for message in claimed {
-        let Some(reminder_row_id) = message
-            .reminder_row_id
-            .filter(|_| message.delivers_reminder())
-        else {
+        let Some(reminder_row_id) = reminder_row_of(&message) else {
             to_send.push(message);
             continue;
         };
-        let Some(reminder) = conversations::lock(connection, reminder_row_id).await? else {
-            to_send.push(message);
+        let Some(reminder) = locked.remove(&reminder_row_id) else {
+            // A second text of a reminder this round handled finds it ended, as a later
+            // round would; a text whose reminder row is gone goes out as before.
+            if handled.contains(&reminder_row_id) {
+                let detail = "the reminder ended before it was sent";
+                outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
+            } else {
+                to_send.push(message);
+            }
             continue;
         };
+        handled.insert(reminder_row_id);
         if reminder.status != ReminderStatus::Queued.as_str() {
             let detail = "the reminder ended before it was sent";
             outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
             continue;
         }
-        if reminders::is_cancelled(connection, reminder.appointment_id).await? {
+        if cancelled.contains(&reminder.appointment_id) {
             outbound::finish(
                 connection,
                 message.id,
@@ -233,7 +260,7 @@ async fn hold_back(
             conversations::set_status(connection, reminder.id, ReminderStatus::Cancelled).await?;
             continue;
         }
-        if consent::is_opted_out(connection, reminder.tenant_id, &reminder.to_number).await? {
+        if opted_out.contains(&(reminder.tenant_id, reminder.to_number.clone())) {
             let detail = "the recipient opted out before it was sent";
             outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
             conversations::set_status(connection, reminder.id, ReminderStatus::Suppressed).await?;
@@ -247,7 +274,14 @@ async fn hold_back(
             .await?;
             continue;
         }
-        let window = settings::load(connection, reminder.tenant_id).await?.window;
+        let window = match windows.get(&reminder.tenant_id) {
+            Some(window) => *window,
+            None => {
+                let window = settings::load(connection, reminder.tenant_id).await?.window;
+                windows.insert(reminder.tenant_id, window);
+                window
+            }
+        };
         let opening = window.opening_after(now, &reminder.time_zone);
         // A follow-up or no-show message is meant for after the start: the window defers it
         // without a deadline (the scheduler already dropped one that came due too long ago).
@@ -277,17 +311,19 @@ async fn hold_back(
             tracing::info!(message_id = %message.id, %opening, "outside the sending window, waiting");
             continue;
         }
-        // Committed with the claim: from here on a reply from the number is about this text.
-        conversations::move_status(
-            connection,
-            reminder.id,
-            &[ReminderStatus::Queued],
-            ReminderStatus::Sending,
-        )
-        .await?;
+        sending.push(reminder.id);
         to_send.push(message);
     }
+    // Committed with the claim: from here on a reply from the number is about these texts.
+    conversations::mark_sending(connection, &sending).await?;
     Ok(to_send)
+}
+
+/// Returns the reminder row `message` delivers, if it delivers one.
+fn reminder_row_of(message: &OutboundMessage) -> Option<Uuid> {
+    message
+        .reminder_row_id
+        .filter(|_| message.delivers_reminder())
 }
 
 /// Applies the carrier's answer to the locked `message`, still `sending`.

@@ -298,6 +298,128 @@ async fn outside_the_sending_window_a_text_waits_or_expires() {
     app.stop().await.unwrap();
 }
 
+/// The sender checks a round of claimed texts together (one lock, one cancellation and one
+/// consent lookup per round). A cancellation or an opt-out that lands while a text is held
+/// by the window is applied by its consumer; this writes them as if they had landed while
+/// the round was being claimed, so only the sender's own checks can stop the texts.
+#[tokio::test]
+async fn a_round_of_claimed_texts_is_checked_once_more_each() {
+    let app = TestApp::spawn().await.unwrap();
+    let phones = [number_ending(1), number_ending(2), number_ending(3)];
+    let mut held: Vec<v1::ReminderDue> = phones.iter().map(|phone| reminder_to(phone)).collect();
+    for reminder in &mut held {
+        if let Some(recipient) = reminder.recipient.as_mut() {
+            recipient.time_zone = night_zone();
+        }
+        app.send_reminder(reminder).await.unwrap();
+    }
+    let reminder_ids: Vec<Uuid> = held
+        .iter()
+        .map(|reminder| reminder.reminder_id.parse().unwrap())
+        .collect();
+    let next_tries = || async {
+        let mut connection = app.db().await.ok()?;
+        let rows: Vec<(Uuid, String, chrono::DateTime<Utc>)> = outbound_messages::table
+            .inner_join(reminders::table)
+            .filter(reminders::reminder_id.eq_any(&reminder_ids))
+            .select((
+                reminders::reminder_id,
+                outbound_messages::status,
+                outbound_messages::next_try_at,
+            ))
+            .load(&mut connection)
+            .await
+            .ok()?;
+        Some(rows)
+    };
+    wait_until(PATIENCE, "three held texts", || async {
+        let rows = next_tries().await?;
+        let all_held = rows.len() == 3 && rows.iter().all(|row| row.2 > Utc::now());
+        all_held.then_some(())
+    })
+    .await
+    .unwrap();
+
+    let (cancelled, opted_out, waiting) = (&held[0], &held[1], &held[2]);
+    let mut connection = app.db().await.unwrap();
+    connection
+        .batch_execute(&format!(
+            "INSERT INTO cancelled_appointments (appointment_id, tenant_id, cancelled_at) \
+             VALUES ('{}', '{}', now())",
+            cancelled.appointment_id, cancelled.tenant_id
+        ))
+        .await
+        .unwrap();
+    sms_service::consent::record_opt_out(
+        &mut connection,
+        opted_out.tenant_id.parse().unwrap(),
+        &phones[1],
+        "sms_keyword",
+        "STOP",
+    )
+    .await
+    .unwrap();
+    // Their time comes, all three in one round.
+    diesel::update(
+        outbound_messages::table.filter(
+            outbound_messages::reminder_row_id.eq_any(
+                reminders::table
+                    .filter(reminders::reminder_id.eq_any(&reminder_ids))
+                    .select(reminders::id.nullable()),
+            ),
+        ),
+    )
+    .set(outbound_messages::next_try_at.eq(Utc::now()))
+    .execute(&mut connection)
+    .await
+    .unwrap();
+
+    app.expect_outcome(opted_out, Kind::Suppressed)
+        .await
+        .unwrap();
+    let settled = wait_until(PATIENCE, "the round's checks", || async {
+        let rows = next_tries().await?;
+        let status_of = |reminder: &v1::ReminderDue| {
+            let id: Uuid = reminder.reminder_id.parse().ok()?;
+            rows.iter().find(|row| row.0 == id).cloned()
+        };
+        let (cancelled, waiting) = (status_of(cancelled)?, status_of(waiting)?);
+        let done =
+            cancelled.1 == "cancelled" && waiting.2 > Utc::now() + chrono::Duration::hours(1);
+        done.then_some((cancelled, waiting))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        settled.1.1, "queued",
+        "the third waits for its window again"
+    );
+    let statuses: Vec<String> = reminders::table
+        .filter(reminders::reminder_id.eq_any(&reminder_ids))
+        .order(reminders::reminder_id)
+        .select(reminders::status)
+        .load(&mut connection)
+        .await
+        .unwrap();
+    let mut expected = [
+        (cancelled.reminder_id.clone(), "cancelled"),
+        (opted_out.reminder_id.clone(), "suppressed"),
+        (waiting.reminder_id.clone(), "queued"),
+    ];
+    expected.sort();
+    assert_eq!(
+        statuses,
+        expected
+            .iter()
+            .map(|(_, status)| *status)
+            .collect::<Vec<_>>()
+    );
+    for phone in &phones {
+        assert!(app.texts_to(phone).await.unwrap().is_empty(), "{phone}");
+    }
+    app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn nothing_goes_out_for_a_cancelled_or_started_appointment_or_a_bad_number() {
     let app = TestApp::spawn().await.unwrap();
