@@ -303,6 +303,34 @@ pub async fn lock(connection: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .optional()
 }
 
+/// Moves reminder `id`, whose text was in flight (`sending`, or `queued` for texts claimed
+/// before reminders had a `sending` status), to `sent` and returns it, in one statement; `None`
+/// when it was settled meanwhile. A reply applied meanwhile keeps its answer: only the status
+/// changes.
+pub async fn settle_sent(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<Reminder>> {
+    let in_flight = [
+        ReminderStatus::Sending.as_str(),
+        ReminderStatus::Queued.as_str(),
+    ];
+    diesel::update(
+        reminders::table
+            .find(id)
+            .filter(reminders::status.eq_any(in_flight)),
+    )
+    .set((
+        reminders::status.eq(ReminderStatus::Sent.as_str()),
+        reminders::sent_at.eq(diesel::dsl::now),
+        reminders::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(Reminder::as_select())
+    .get_result(connection)
+    .await
+    .optional()
+}
+
 /// Locks the reminders `ids` that exist, in id order (so two claimers never wait on each
 /// other in a cycle); returns them by id. One statement for a claimed round of texts.
 pub async fn lock_many(

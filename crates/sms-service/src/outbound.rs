@@ -221,23 +221,29 @@ pub async fn lock_stale_sending(
         .await
 }
 
-/// Records that the carrier took text `id`.
-pub async fn mark_sent(
+/// Marks text `id` sent with the carrier's id and segment count if it is still `sending`, in
+/// one statement; returns whether it was. A text settled as stale meanwhile (its lease ended
+/// first) matches nothing and keeps its state: its outcome is already out.
+pub async fn mark_sent_if_sending(
     connection: &mut AsyncPgConnection,
     id: Uuid,
     provider_ref: Option<&str>,
     segments: Option<i32>,
-) -> QueryResult<()> {
-    diesel::update(outbound_messages::table.find(id))
-        .set((
-            outbound_messages::status.eq(MessageStatus::Sent.as_str()),
-            outbound_messages::provider_ref.eq(provider_ref),
-            outbound_messages::segments.eq(segments),
-            outbound_messages::sent_at.eq(diesel::dsl::now),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(())
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        outbound_messages::table
+            .find(id)
+            .filter(outbound_messages::status.eq(MessageStatus::Sending.as_str())),
+    )
+    .set((
+        outbound_messages::status.eq(MessageStatus::Sent.as_str()),
+        outbound_messages::provider_ref.eq(provider_ref),
+        outbound_messages::segments.eq(segments),
+        outbound_messages::sent_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated == 1)
 }
 
 /// Puts text `id` back in the queue until `next_try_at`; `uncount` gives back the try its

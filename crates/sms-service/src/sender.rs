@@ -157,6 +157,10 @@ impl Sender {
         result: Result<SentSms, SendSmsError>,
     ) -> anyhow::Result<()> {
         let mut connection = self.pool.get().await.context("no database connection")?;
+        let error = match result {
+            Ok(sent) => return Ok(record_sent(&mut connection, message, &sent).await?),
+            Err(error) => error,
+        };
         let config = &self.config;
         connection
             .transaction::<_, anyhow::Error, _>(async |connection| {
@@ -168,7 +172,7 @@ impl Sender {
                     tracing::warn!(status = %current.status, "carrier answer after the lease, keeping the state");
                     return Ok(());
                 }
-                Ok(apply_answer(connection, config, &current, result).await?)
+                Ok(apply_failure(connection, config, &current, error).await?)
             })
             .await
     }
@@ -326,48 +330,66 @@ fn reminder_row_of(message: &OutboundMessage) -> Option<Uuid> {
         .filter(|_| message.delivers_reminder())
 }
 
-/// Applies the carrier's answer to the locked `message`, still `sending`.
-async fn apply_answer(
+/// Records a text the carrier took: the text `sent` and, for a reminder text, the reminder
+/// `sent` with its outcome. Conditional updates stand in for the locks the failure path takes:
+/// a text settled as stale meanwhile, or a reminder settled while its text was in flight,
+/// matches nothing and keeps its state. A reminder text is one transaction of three
+/// statements, any other text one statement; this was a transaction of five or three.
+async fn record_sent(
+    connection: &mut AsyncPgConnection,
+    message: &OutboundMessage,
+    sent: &SentSms,
+) -> QueryResult<()> {
+    let provider_ref = sent.provider_ref.as_deref();
+    let segments = sent
+        .segments
+        .and_then(|segments| i32::try_from(segments).ok());
+    let Some(reminder_row_id) = reminder_row_of(message) else {
+        if outbound::mark_sent_if_sending(connection, message.id, provider_ref, segments).await? {
+            tracing::info!(provider_ref = provider_ref.unwrap_or_default(), "text sent");
+        } else {
+            tracing::warn!("carrier answer after the lease, keeping the state");
+        }
+        return Ok(());
+    };
+    connection
+        .transaction(async |connection| {
+            if !outbound::mark_sent_if_sending(connection, message.id, provider_ref, segments)
+                .await?
+            {
+                tracing::warn!("carrier answer after the lease, keeping the state");
+                return Ok(());
+            }
+            match conversations::settle_sent(connection, reminder_row_id).await? {
+                // Also after a reply applied meanwhile: booking-service keeps the answer (a
+                // delivery outcome never replaces a reply) and the carrier's id is on record.
+                Some(reminder) => {
+                    conversations::report(
+                        connection,
+                        &reminder,
+                        v1::ReminderOutcomeKind::Sent,
+                        "handed to the carrier",
+                        provider_ref,
+                    )
+                    .await?;
+                }
+                None => {
+                    tracing::warn!(%reminder_row_id, "reminder settled while its text was in flight, keeping its state");
+                }
+            }
+            tracing::info!(provider_ref = provider_ref.unwrap_or_default(), "text sent");
+            Ok(())
+        })
+        .await
+}
+
+/// Applies the carrier's refusal or failure to the locked `message`, still `sending`.
+async fn apply_failure(
     connection: &mut AsyncPgConnection,
     config: &SenderConfig,
     message: &OutboundMessage,
-    result: Result<SentSms, SendSmsError>,
+    error: SendSmsError,
 ) -> QueryResult<()> {
-    let error = match result {
-        Ok(sent) => {
-            let segments = sent
-                .segments
-                .and_then(|segments| i32::try_from(segments).ok());
-            outbound::mark_sent(
-                connection,
-                message.id,
-                sent.provider_ref.as_deref(),
-                segments,
-            )
-            .await?;
-            let reminder = reminder_of(connection, message).await?;
-            if let Some(reminder) = reminder
-                && leave_in_flight(connection, &reminder, ReminderStatus::Sent).await?
-            {
-                // Also after a reply applied meanwhile: booking-service keeps the answer (a
-                // delivery outcome never replaces a reply) and the carrier's id is on record.
-                conversations::report(
-                    connection,
-                    &reminder,
-                    v1::ReminderOutcomeKind::Sent,
-                    "handed to the carrier",
-                    sent.provider_ref.as_deref(),
-                )
-                .await?;
-            }
-            tracing::info!(
-                provider_ref = sent.provider_ref.as_deref().unwrap_or_default(),
-                "text sent"
-            );
-            return Ok(());
-        }
-        Err(error) => error,
-    };
     let tries = u32::try_from(message.tries).unwrap_or(u32::MAX);
     match error {
         SendSmsError::Retryable(detail)

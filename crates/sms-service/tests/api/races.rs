@@ -250,3 +250,43 @@ async fn a_send_that_fails_after_a_yes_keeps_the_answer_and_is_not_tried_again()
     gate.server.stop(false).await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_carrier_answer_after_the_text_was_settled_elsewhere_changes_nothing() {
+    let (app, gate, _phone, reminder) = reminder_in_flight().await.unwrap();
+
+    // Another replica settles the held text as stale (its lease ended): failed, reported.
+    let reminder_id: Uuid = reminder.reminder_id.parse().unwrap();
+    let mut connection = app.db().await.unwrap();
+    let row_id: Uuid = reminders::table
+        .filter(reminders::reminder_id.eq(reminder_id))
+        .select(reminders::id)
+        .first(&mut connection)
+        .await
+        .unwrap();
+    diesel::update(outbound_messages::table.filter(outbound_messages::reminder_row_id.eq(row_id)))
+        .set(outbound_messages::status.eq("failed"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    diesel::update(reminders::table.find(row_id))
+        .set(reminders::status.eq("failed"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+
+    // The carrier took it after all: too late to record, and no "sent" outcome follows.
+    gate.release(202);
+    // The sender records a batch's answers before it claims the next: once a later reminder
+    // is reported sent, the late answer has been handled.
+    let later = reminder_to(&number_ending(0));
+    app.send_reminder(&later).await.unwrap();
+    app.expect_outcome(&later, Kind::Sent).await.unwrap();
+    assert_eq!(
+        reminder_state(&app, &reminder).await.unwrap(),
+        (("failed".to_owned(), None), ("failed".to_owned(), 1)),
+    );
+    app.assert_no_more_events().await.unwrap();
+    gate.server.stop(false).await;
+    app.stop().await.unwrap();
+}
