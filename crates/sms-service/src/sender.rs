@@ -313,6 +313,9 @@ async fn hold_back(
         if let Some(opening) = opening {
             outbound::requeue(connection, message.id, opening, None, true).await?;
             tracing::info!(message_id = %message.id, %opening, "outside the sending window, waiting");
+            // Still queued: another text of it in this round is checked the same way.
+            handled.remove(&reminder.id);
+            locked.insert(reminder.id, reminder);
             continue;
         }
         sending.push(reminder.id);
