@@ -14,7 +14,7 @@
 //! outcome (`failed`), never silence. A text left `sending` by a crash is not sent again: it
 //! is settled `failed` once its lease ends (at most once beats a duplicate reminder).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -228,26 +228,15 @@ async fn hold_back(
         .collect();
     let opted_out = consent::opted_out_among(connection, &recipients).await?;
     let mut windows: HashMap<Uuid, CallingWindow> = HashMap::new();
-    let mut handled: HashSet<Uuid> = HashSet::new();
     let mut sending: Vec<Uuid> = Vec::new();
     let mut to_send = Vec::with_capacity(claimed.len());
     for message in claimed {
-        let Some(reminder_row_id) = reminder_row_of(&message) else {
+        // The locked rows' statuses are kept as this round changes them, so a second text of
+        // one reminder sees what the first left, as a lock per text did.
+        let Some(reminder) = reminder_row_of(&message).and_then(|id| locked.get_mut(&id)) else {
             to_send.push(message);
             continue;
         };
-        let Some(reminder) = locked.remove(&reminder_row_id) else {
-            // A second text of a reminder this round handled finds it ended, as a later
-            // round would; a text whose reminder row is gone goes out as before.
-            if handled.contains(&reminder_row_id) {
-                let detail = "the reminder ended before it was sent";
-                outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
-            } else {
-                to_send.push(message);
-            }
-            continue;
-        };
-        handled.insert(reminder_row_id);
         if reminder.status != ReminderStatus::Queued.as_str() {
             let detail = "the reminder ended before it was sent";
             outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
@@ -262,15 +251,17 @@ async fn hold_back(
             )
             .await?;
             conversations::set_status(connection, reminder.id, ReminderStatus::Cancelled).await?;
+            reminder.status = ReminderStatus::Cancelled.as_str().to_owned();
             continue;
         }
         if opted_out.contains(&(reminder.tenant_id, reminder.to_number.clone())) {
             let detail = "the recipient opted out before it was sent";
             outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
             conversations::set_status(connection, reminder.id, ReminderStatus::Suppressed).await?;
+            reminder.status = ReminderStatus::Suppressed.as_str().to_owned();
             conversations::report(
                 connection,
-                &reminder,
+                reminder,
                 v1::ReminderOutcomeKind::Suppressed,
                 detail,
                 None,
@@ -299,9 +290,10 @@ async fn hold_back(
             let detail = "no sending window is left before the appointment";
             outbound::finish(connection, message.id, MessageStatus::Cancelled, detail).await?;
             conversations::set_status(connection, reminder.id, ReminderStatus::Expired).await?;
+            reminder.status = ReminderStatus::Expired.as_str().to_owned();
             conversations::report(
                 connection,
-                &reminder,
+                reminder,
                 v1::ReminderOutcomeKind::Expired,
                 detail,
                 None,
@@ -313,11 +305,9 @@ async fn hold_back(
         if let Some(opening) = opening {
             outbound::requeue(connection, message.id, opening, None, true).await?;
             tracing::info!(message_id = %message.id, %opening, "outside the sending window, waiting");
-            // Still queued: another text of it in this round is checked the same way.
-            handled.remove(&reminder.id);
-            locked.insert(reminder.id, reminder);
             continue;
         }
+        reminder.status = ReminderStatus::Sending.as_str().to_owned();
         sending.push(reminder.id);
         to_send.push(message);
     }
