@@ -1,7 +1,14 @@
 //! The inbox consumer loop: an event is applied and its id recorded in `inbox` in one
 //! transaction, and acknowledged only after that commit. A redelivered event finds its id in
 //! the inbox and is acknowledged without effect; a poison event goes to the dead-letter queue.
+//!
+//! A queue with a `batch_size` above 1 applies the deliveries that are ready together in one
+//! transaction: one inbox insert for all of them, their handlers in delivery order, one
+//! commit, then the acks. If anything in the batch fails, the transaction rolls back as a
+//! whole and each delivery is applied again on its own, so a poison event or a transient
+//! failure is settled exactly as it would be without batching.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,8 +110,11 @@ pub struct ConsumerSpec {
     pub routing_keys: Vec<&'static str>,
     /// Unacknowledged deliveries the broker may push at once.
     pub prefetch: u16,
-    /// Events applied at once; 1 keeps the queue's order.
+    /// Events (or batches) applied at once; 1 keeps the queue's order.
     pub concurrency: usize,
+    /// Deliveries, among those already received, applied in one transaction; 1 gives each
+    /// its own. Batches keep the delivery order, so an ordered queue stays ordered.
+    pub batch_size: usize,
     /// Deliveries after which a message is dead-lettered (quorum queue `x-delivery-limit`).
     pub delivery_limit: u32,
     /// Routing keys an earlier version bound this queue to and that now belong to another
@@ -120,6 +130,7 @@ impl ConsumerSpec {
             routing_keys,
             prefetch: 32,
             concurrency: 1,
+            batch_size: 1,
             delivery_limit: 5,
             retired_routing_keys: Vec::new(),
         }
@@ -295,20 +306,27 @@ impl EventConsumer {
         tracing::info!(queue = %self.queue_name(), "consuming");
 
         let broken = std::sync::atomic::AtomicBool::new(false);
+        // `ready_chunks` never waits to fill a batch: it takes what has arrived, so a quiet
+        // queue still applies each event as soon as it comes.
         deliveries
             .take_until(cancel.cancelled())
-            .for_each_concurrent(self.spec.concurrency.max(1), |delivery| async {
-                match delivery {
-                    Ok(delivery) => self.process(delivery).await,
-                    Err(error) => {
-                        tracing::warn!(error.message = %error, "delivery stream failed");
-                        std::sync::atomic::AtomicBool::store(
-                            &broken,
-                            true,
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
+            .ready_chunks(self.spec.batch_size.max(1))
+            .for_each_concurrent(self.spec.concurrency.max(1), |received| async {
+                let mut batch = Vec::with_capacity(received.len());
+                for delivery in received {
+                    match delivery {
+                        Ok(delivery) => batch.push(delivery),
+                        Err(error) => {
+                            tracing::warn!(error.message = %error, "delivery stream failed");
+                            std::sync::atomic::AtomicBool::store(
+                                &broken,
+                                true,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                        }
                     }
                 }
+                self.process_batch(batch).await;
             })
             .await;
 
@@ -331,68 +349,92 @@ impl EventConsumer {
         )
     }
 
-    async fn process(&self, delivery: Delivery) {
-        let event = match parse_delivery(&delivery) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(queue = self.spec.queue, error.message = %error, "malformed delivery, dead-lettering");
-                self.metrics.event_consumed(self.spec.queue, "dead_letter");
-                let _ = delivery
+    /// Applies `batch` in one transaction, or each of its deliveries on its own when it holds
+    /// one or the batch's transaction fails.
+    async fn process_batch(&self, batch: Vec<Delivery>) {
+        let mut received = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match parse_delivery(&delivery) {
+                Ok(event) => {
+                    let span = consume_span(self.spec.queue, &delivery, &event);
+                    received.push((delivery, event, span));
+                }
+                Err(error) => self.reject_malformed(delivery, &error).await,
+            }
+        }
+        if received.len() > 1 {
+            match self.apply_batch(&received).await {
+                Ok(applied) => {
+                    for ((delivery, event, span), applied) in received.into_iter().zip(applied) {
+                        let disposition = if applied {
+                            self.handler.after_commit(&event);
+                            Disposition::Applied
+                        } else {
+                            tracing::debug!(parent: &span, "event already applied, acknowledging without effect");
+                            Disposition::Duplicate
+                        };
+                        self.settle(delivery, disposition).instrument(span).await;
+                    }
+                    return;
+                }
+                Err(error) => {
+                    // Nothing of the batch was committed: each event gets its own transaction,
+                    // retries and dead-lettering, in the order they came.
+                    tracing::info!(queue = self.spec.queue, events = received.len(), error.message = %error, "a batch failed, applying its events one by one");
+                }
+            }
+        }
+        for (delivery, event, span) in received {
+            let disposition = self
+                .apply_with_retries(&event)
+                .instrument(span.clone())
+                .await;
+            self.settle(delivery, disposition).instrument(span).await;
+        }
+    }
+
+    async fn reject_malformed(&self, delivery: Delivery, error: &anyhow::Error) {
+        tracing::error!(queue = self.spec.queue, error.message = %error, "malformed delivery, dead-lettering");
+        self.metrics.event_consumed(self.spec.queue, "dead_letter");
+        let _ = delivery
+            .acker
+            .reject(BasicRejectOptions { requeue: false })
+            .await;
+    }
+
+    /// Acknowledges, requeues or dead-letters `delivery` as `disposition` says, and counts it.
+    /// Callers instrument it with the event's span rather than entering the span: an `enter()`
+    /// guard held across the awaits would leave the span current on whichever worker thread
+    /// the task leaves behind, and spans of other tasks there would take a closed span as
+    /// their parent.
+    async fn settle(&self, delivery: Delivery, disposition: Disposition) {
+        let acked = match disposition {
+            Disposition::Applied | Disposition::Duplicate => {
+                delivery.acker.ack(BasicAckOptions::default()).await
+            }
+            Disposition::Retry => {
+                // A short pause keeps a failing dependency from turning into a hot loop; the
+                // queue's delivery limit ends it in the dead-letter queue eventually.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+            }
+            Disposition::DeadLetter => {
+                delivery
                     .acker
                     .reject(BasicRejectOptions { requeue: false })
-                    .await;
-                return;
+                    .await
             }
         };
-        let span = tracing::info_span!(
-            "consume",
-            queue = self.spec.queue,
-            event_type = %event.event_type,
-            event_id = %event.id,
-        );
-        if let Some(traceparent) =
-            header_string(delivery.properties.headers().as_ref(), "traceparent")
-        {
-            telemetry::set_remote_parent(&span, &traceparent);
+        if let Err(error) = acked {
+            // The broker redelivers an unacknowledged event; the inbox absorbs it.
+            tracing::warn!(error.message = %error, "failed to settle a delivery");
         }
-        let disposition = self
-            .apply_with_retries(&event)
-            .instrument(span.clone())
-            .await;
-        // Instrumented, not entered: an `enter()` guard held across the awaits below would
-        // leave the span current on whichever worker thread the task leaves behind, and
-        // spans of other tasks there would take a closed span as their parent.
-        let settle = async {
-            let acked = match disposition {
-                Disposition::Applied | Disposition::Duplicate => {
-                    delivery.acker.ack(BasicAckOptions::default()).await
-                }
-                Disposition::Retry => {
-                    // A short pause keeps a failing dependency from turning into a hot loop; the
-                    // queue's delivery limit ends it in the dead-letter queue eventually.
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await
-                }
-                Disposition::DeadLetter => {
-                    delivery
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await
-                }
-            };
-            if let Err(error) = acked {
-                // The broker redelivers an unacknowledged event; the inbox absorbs it.
-                tracing::warn!(error.message = %error, "failed to settle a delivery");
-            }
-        }
-        .instrument(span);
-        settle.await;
         let label = match disposition {
             Disposition::Applied => "applied",
             Disposition::Duplicate => "duplicate",
@@ -400,6 +442,57 @@ impl EventConsumer {
             Disposition::DeadLetter => "dead_letter",
         };
         self.metrics.event_consumed(self.spec.queue, label);
+    }
+
+    /// Records the batch's events in the inbox with one insert and applies the new ones in
+    /// order, all in one transaction. Returns, per event, whether it was applied (`false`:
+    /// the inbox already had it, or it came twice in this batch).
+    async fn apply_batch(
+        &self,
+        received: &[(Delivery, IncomingEvent, tracing::Span)],
+    ) -> Result<Vec<bool>, anyhow::Error> {
+        let mut connection = self
+            .pool
+            .get()
+            .await
+            .context("no database connection for the batch")?;
+        let handler = self.handler.clone();
+        let applied = connection
+            .transaction::<Vec<bool>, HandlerError, _>(async |connection| {
+                let rows: Vec<_> = received
+                    .iter()
+                    .map(|(_, event, _)| {
+                        (
+                            inbox::message_id.eq(event.id),
+                            inbox::event_type.eq(&event.event_type),
+                        )
+                    })
+                    .collect();
+                let mut new_ids: HashSet<Uuid> = diesel::insert_into(inbox::table)
+                    .values(&rows)
+                    .on_conflict_do_nothing()
+                    .returning(inbox::message_id)
+                    .get_results(connection)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let mut applied = Vec::with_capacity(received.len());
+                for (_, event, span) in received {
+                    let is_new = new_ids.remove(&event.id);
+                    if is_new {
+                        handler
+                            .handle(connection, event)
+                            .instrument(span.clone())
+                            .await?;
+                    }
+                    applied.push(is_new);
+                }
+                Ok(applied)
+            })
+            .await;
+        applied.map_err(|error| match error {
+            HandlerError::Transient(error) | HandlerError::Permanent(error) => error,
+        })
     }
 
     /// Applies the event, retrying transient failures in-process with backoff (250 ms doubling
@@ -465,6 +558,21 @@ impl EventConsumer {
             }
         }
     }
+}
+
+/// Returns the span an event is applied and settled in, child of the publisher's trace.
+fn consume_span(queue: &'static str, delivery: &Delivery, event: &IncomingEvent) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        queue,
+        event_type = %event.event_type,
+        event_id = %event.id,
+    );
+    if let Some(traceparent) = header_string(delivery.properties.headers().as_ref(), "traceparent")
+    {
+        telemetry::set_remote_parent(&span, &traceparent);
+    }
+    span
 }
 
 fn parse_delivery(delivery: &Delivery) -> anyhow::Result<IncomingEvent> {

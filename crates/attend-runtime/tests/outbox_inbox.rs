@@ -17,11 +17,15 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
+use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("tests/migrations");
 
-/// Records every event it applies, so the test can count effects.
+/// The reminder id that `RecordingHandler` refuses for good, as a poison event.
+const POISON: &str = "poison";
+
+/// Records every event it applies, so the test can count effects; refuses `POISON`.
 struct RecordingHandler;
 
 impl EventHandler for RecordingHandler {
@@ -32,6 +36,9 @@ impl EventHandler for RecordingHandler {
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         async move {
             let outcome: v1::ReminderOutcome = event.decode()?;
+            if outcome.reminder_id == POISON {
+                return Err(HandlerError::permanent("a poison event"));
+            }
             diesel::sql_query("INSERT INTO applied (event_id, reminder_id) VALUES ($1, $2)")
                 .bind::<diesel::sql_types::Uuid, _>(event.id)
                 .bind::<diesel::sql_types::Text, _>(outcome.reminder_id)
@@ -409,4 +416,157 @@ async fn a_retired_routing_key_is_unbound_when_the_queue_is_declared_again() {
 
     let _ = channel.close(200, "done".into()).await;
     env.cleanup().await.unwrap();
+}
+
+/// Publishes an outcome for `reminder_id` under `event_id` straight to the events exchange,
+/// as a relay would, and waits for the broker's confirm.
+async fn publish_outcome(
+    channel: &lapin::Channel,
+    broker: &Broker,
+    event_id: uuid::Uuid,
+    reminder_id: &str,
+) -> anyhow::Result<()> {
+    let body = v1::ReminderOutcome {
+        reminder_id: reminder_id.to_owned(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let properties = lapin::BasicProperties::default()
+        .with_message_id(event_id.to_string().into())
+        .with_type(v1::ReminderOutcome::TYPE.into());
+    channel
+        .basic_publish(
+            broker.events_exchange().as_str().into(),
+            routing_keys::REMINDER_OUTCOME.into(),
+            lapin::options::BasicPublishOptions::default(),
+            &body,
+            properties,
+        )
+        .await?
+        .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct AppliedReminder {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    reminder_id: String,
+}
+
+#[tokio::test]
+async fn a_batch_consumer_applies_each_event_once_in_order_and_dead_letters_only_the_poison() {
+    let harness = harness("batchtest").await.unwrap();
+    let (pool, broker) = (harness.pool.clone(), harness.broker.clone());
+    let metrics = Metrics::new();
+    let consumer = EventConsumer::new(
+        ConsumerSpec {
+            batch_size: 16,
+            prefetch: 64,
+            ..ConsumerSpec::new("test.observer", vec![routing_keys::REMINDER_OUTCOME])
+        },
+        broker.clone(),
+        pool.clone(),
+        Arc::new(RecordingHandler),
+        metrics.clone(),
+    );
+    consumer.declare().await.unwrap();
+
+    // Forty events wait in the queue before the consumer starts, so batches form: the eighth
+    // is poison, and the fourth comes twice (a relay that republished it).
+    let channel = broker.channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let reminder_ids: Vec<String> = (0..40)
+        .map(|index| {
+            if index == 7 {
+                POISON.to_owned()
+            } else {
+                format!("r-{index}")
+            }
+        })
+        .collect();
+    for (index, reminder_id) in reminder_ids.iter().enumerate() {
+        let event_id = uuid::Uuid::new_v4();
+        publish_outcome(&channel, &broker, event_id, reminder_id)
+            .await
+            .unwrap();
+        if index == 3 {
+            publish_outcome(&channel, &broker, event_id, reminder_id)
+                .await
+                .unwrap();
+        }
+    }
+
+    let stop = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(stop.clone()));
+    wait_until(
+        Duration::from_secs(20),
+        "every delivery to be settled",
+        || async {
+            let text = metrics.render();
+            (text.contains(
+                r#"attend_events_consumed_total{queue="test.observer",result="applied"} 39"#,
+            ) && text.contains(
+                r#"attend_events_consumed_total{queue="test.observer",result="duplicate"} 1"#,
+            ) && text.contains(
+                r#"attend_events_consumed_total{queue="test.observer",result="dead_letter"} 1"#,
+            ))
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // Each good event once, in the order published; the poison one never.
+    let mut connection = pool.get().await.unwrap();
+    let applied: Vec<String> =
+        diesel::sql_query("SELECT reminder_id FROM applied ORDER BY applied_order")
+            .load::<AppliedReminder>(&mut connection)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.reminder_id)
+            .collect();
+    drop(connection);
+    let expected: Vec<String> = reminder_ids
+        .iter()
+        .filter(|reminder_id| *reminder_id != POISON)
+        .cloned()
+        .collect();
+    assert_eq!(applied, expected);
+    // Fewer transactions than events: the consumer batched.
+    let transactions = count(
+        &pool,
+        "SELECT count(DISTINCT applied_in_transaction) AS count FROM applied",
+    )
+    .await;
+    assert!(
+        transactions < 39,
+        "39 events were applied in {transactions} transactions"
+    );
+    // The poison event waits in the dead-letter queue.
+    let dead_letter = channel
+        .basic_get(
+            format!("{}.dlq", broker.name("test.observer"))
+                .as_str()
+                .into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+        .map(|message| {
+            v1::ReminderOutcome::decode(message.delivery.data.as_slice())
+                .unwrap()
+                .reminder_id
+        });
+    assert_eq!(dead_letter.as_deref(), Some(POISON));
+
+    stop.cancel();
+    consuming.await.unwrap().unwrap();
+    let _ = channel.close(200, "done".into()).await;
+    broker.close().await;
+    pool.close();
+    harness.env.cleanup().await.unwrap();
 }

@@ -24,12 +24,16 @@ use crate::{mask, workflow};
 /// on SMS only).
 pub const NOT_ON_VOICE: &str = "follow-up and no-show messages are sent by SMS";
 
-/// Reminders applied at once. Their order does not matter: each is recorded under its own
-/// reminder id (a redelivery changes nothing), so they need not wait for one another. Applied
-/// one by one, a burst of reminders due at once was recorded at ~50/s on a busy 2-core machine,
-/// each waiting for the previous commit (docs/benchmarks.md, items 5 and 6).
-const REMINDERS_CONCURRENCY: usize = 32;
-/// Unacknowledged deliveries the broker may push: enough to keep every slot above busy.
+/// Reminders applied at once, in batches of `REMINDERS_BATCH` per transaction. Their order
+/// does not matter: each is recorded under its own reminder id (a redelivery changes
+/// nothing), so they need not wait for one another. Applied one by one, a burst of reminders
+/// due at once was recorded at ~50/s on a busy 2-core machine, each waiting for the previous
+/// commit; a transaction per reminder then cost a `BEGIN`, an inbox insert and a `COMMIT`
+/// each (docs/benchmarks.md, items 5 and 6).
+const REMINDERS_CONCURRENCY: usize = 4;
+/// Reminders, among those received, recorded in one transaction.
+const REMINDERS_BATCH: usize = 32;
+/// Unacknowledged deliveries the broker may push: enough to fill every batch above.
 const REMINDERS_PREFETCH: u16 = 128;
 
 /// The queue's name, without the AMQP prefix.
@@ -40,6 +44,7 @@ pub fn consumer_spec() -> ConsumerSpec {
     ConsumerSpec {
         prefetch: REMINDERS_PREFETCH,
         concurrency: REMINDERS_CONCURRENCY,
+        batch_size: REMINDERS_BATCH,
         ..ConsumerSpec::new(QUEUE, vec![routing_keys::REMINDER_DUE_VOICE])
     }
 }
