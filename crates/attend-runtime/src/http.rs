@@ -24,6 +24,15 @@ use crate::telemetry;
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// How long an outgoing client keeps an idle connection for reuse. Shorter than the 5 s
+/// keep-alive that actix-web, Node.js and many other servers default to: a connection kept
+/// longer can be reused just as the server closes it, and the request then fails with
+/// "connection closed before message completed". For a make-call request that failure is an
+/// unknown outcome that must not be retried (it may have been placed): the callee is not
+/// called, and the attempt waits for the call watchdog to settle it. The benchmark saw one call
+/// of 10,000 end this way (the race: hyperium/hyper#2136).
+pub const CLIENT_POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// One input field that failed validation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FieldIssue {

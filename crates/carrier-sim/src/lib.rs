@@ -39,6 +39,12 @@ pub use config::{Config, ConfigError};
 
 /// How long in-flight HTTP requests may take to finish once shutdown starts, in seconds.
 const HTTP_SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+
+/// How long the sim's webhook clients keep an idle connection: under the services' 5 s
+/// keep-alive (actix-web's default), so a webhook is never written into a connection the
+/// service is closing (the same reason as `attend_runtime::http::CLIENT_POOL_IDLE_TIMEOUT`;
+/// the sim does not depend on the runtime).
+pub(crate) const CLIENT_POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 /// How long running calls may take to notice the shutdown and stop.
 const CALL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -127,6 +127,7 @@ impl WebhookClient {
             // the way of calls to 127.0.0.1.
             .no_proxy()
             .user_agent(concat!("carrier-sim/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(crate::CLIENT_POOL_IDLE_TIMEOUT)
             .build()?;
         Ok(Self { http, auth_token })
     }

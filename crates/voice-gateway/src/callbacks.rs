@@ -78,6 +78,7 @@ impl CallbackSender {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(attend_runtime::http::CLIENT_POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("attend-voice-gateway/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -76,6 +76,7 @@ impl SmsState {
             // The sim talks to local services; an environment proxy would only get in the way.
             .no_proxy()
             .user_agent(concat!("carrier-sim/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(crate::CLIENT_POOL_IDLE_TIMEOUT)
             .build()?;
         Ok(Self {
             flowroute_access_key: config.flowroute_access_key.clone(),

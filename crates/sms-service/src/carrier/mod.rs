@@ -95,6 +95,7 @@ fn http_client(request_timeout: Duration, carrier: &str) -> anyhow::Result<reqwe
     reqwest::Client::builder()
         .timeout(request_timeout)
         .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(attend_runtime::http::CLIENT_POOL_IDLE_TIMEOUT)
         .user_agent(concat!("attend-sms-service/", env!("CARGO_PKG_VERSION")))
         .build()
         .with_context(|| format!("failed to build the {carrier} http client"))

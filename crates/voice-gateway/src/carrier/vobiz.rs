@@ -49,6 +49,7 @@ impl VobizCarrier {
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(attend_runtime::http::CLIENT_POOL_IDLE_TIMEOUT)
             .user_agent(concat!("attend-voice-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("failed to build the vobiz http client")?;
