@@ -400,6 +400,19 @@ async fn apply_outcome_event(
     // A missing occurrence time is a producer's omission, not a reason to lose the outcome.
     let occurred_at = from_timestamp(reported.occurred_at.as_ref()).unwrap_or_else(|_| Utc::now());
 
+    if outcome.is_answer() || outcome == Outcome::Sent {
+        // Neither can put the job back to pending: no retry or fallback follows an answer, and
+        // a text handed to the carrier is its job's last attempt. So the appointment need not
+        // be read, and one conditional update does what the locked path below would. An SMS
+        // reminder's answer always takes this path after its "sent" closed the job: three
+        // reads per answer before.
+        if jobs::complete_attempt(connection, reminder_id, attempt, outcome, occurred_at).await? {
+            tracing::info!(%reminder_id, outcome = outcome.as_str(), attempt, "reminder completed");
+        } else {
+            tracing::debug!(%reminder_id, outcome = outcome.as_str(), attempt, "outcome ignored: the reminder is final, at another attempt, or unknown");
+        }
+        return Ok(());
+    }
     // The appointment is locked before the job, the order in which a cancel or reschedule
     // takes them, so that such an event and this outcome take turns instead of deadlocking;
     // whichever commits second sees what the first wrote.

@@ -1012,6 +1012,36 @@ pub async fn complete(
     }
 }
 
+/// Completes the job of `reminder_id` with `outcome` if it is still open at `attempt`, in one
+/// conditional update that needs no lock taken first. Returns whether it did; `false` means
+/// the job is final already, at another attempt, or unknown.
+#[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, attempt))]
+pub async fn complete_attempt(
+    connection: &mut AsyncPgConnection,
+    reminder_id: Uuid,
+    attempt: u32,
+    outcome: Outcome,
+    occurred_at: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
+    let updated = diesel::update(
+        reminder_jobs::table
+            .filter(reminder_jobs::reminder_id.eq(reminder_id))
+            .filter(reminder_jobs::attempt.eq(attempt))
+            .filter(reminder_jobs::status.eq_any(open)),
+    )
+    .set((
+        reminder_jobs::status.eq(JobStatus::Completed.as_str()),
+        reminder_jobs::outcome.eq(outcome.as_str()),
+        reminder_jobs::completed_at.eq(occurred_at),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated > 0)
+}
+
 /// Returns the job of `reminder_id`, if any.
 #[tracing::instrument(skip_all, fields(reminder_id = %reminder_id))]
 pub async fn find(
