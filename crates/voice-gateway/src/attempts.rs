@@ -635,23 +635,48 @@ pub async fn record_call_uuid(
     Ok(())
 }
 
-/// Stores where the locked attempt `id` is in its workflow.
+/// Stores where the locked attempt `id` is in its workflow and, with `in_progress`, that the
+/// callee picked up (`in_progress`, its watchdog at that time): the answer webhook's two
+/// writes in one statement.
 pub async fn save_position(
     connection: &mut AsyncPgConnection,
     id: Uuid,
     flow: &FlowPosition,
+    in_progress: Option<DateTime<Utc>>,
 ) -> QueryResult<()> {
+    let picked_up = in_progress.map(|watchdog| {
+        (
+            call_attempts::status.eq(AttemptStatus::InProgress.as_str()),
+            call_attempts::next_attempt_at.eq(watchdog),
+            call_attempts::last_error.eq(None::<String>),
+        )
+    });
     diesel::update(call_attempts::table.find(id))
         .set((
-            call_attempts::current_node.eq(flow.current_node.as_deref()),
-            call_attempts::flow_step.eq(flow.step),
-            call_attempts::node_retries.eq(flow.node_retries),
-            call_attempts::gathers_played.eq(flow.gathers_played),
+            position_changes(flow),
             call_attempts::updated_at.eq(diesel::dsl::now),
+            picked_up,
         ))
         .execute(connection)
         .await?;
     Ok(())
+}
+
+/// The columns of a workflow position, as one changeset.
+type PositionChanges<'a> = (
+    diesel::dsl::Eq<call_attempts::current_node, Option<&'a str>>,
+    diesel::dsl::Eq<call_attempts::flow_step, i32>,
+    diesel::dsl::Eq<call_attempts::node_retries, i32>,
+    diesel::dsl::Eq<call_attempts::gathers_played, i32>,
+);
+
+fn position_changes(flow: &FlowPosition) -> PositionChanges<'_> {
+    (
+        call_attempts::current_node.eq(flow.current_node.as_deref()),
+        call_attempts::flow_step.eq(flow.step),
+        call_attempts::node_retries.eq(flow.node_retries),
+        call_attempts::gathers_played.eq(flow.gathers_played),
+    )
 }
 
 /// Returns whether `phone` opted out of `tenant_id`'s reminder calls.
@@ -757,6 +782,20 @@ pub async fn settle(
     detail: &str,
     provider_ref: Option<&str>,
 ) -> QueryResult<bool> {
+    settle_at(connection, attempt, outcome, detail, provider_ref, None).await
+}
+
+/// Like [`settle`], and stores the workflow position `flow` in the same statement: the input
+/// webhook's last step and its outcome in one write. When the attempt had an outcome already,
+/// neither is written.
+pub async fn settle_at(
+    connection: &mut AsyncPgConnection,
+    attempt: &CallAttempt,
+    outcome: Outcome,
+    detail: &str,
+    provider_ref: Option<&str>,
+    flow: Option<&FlowPosition>,
+) -> QueryResult<bool> {
     let (Some(reminder_id), Some(appointment_id)) = (attempt.reminder_id, attempt.appointment_id)
     else {
         // Batch calls end through batches::settle_call; callers branch before this.
@@ -774,6 +813,7 @@ pub async fn settle(
         call_attempts::outcome_detail.eq(detail),
         call_attempts::outcome_at.eq(occurred_at),
         call_attempts::updated_at.eq(diesel::dsl::now),
+        flow.map(position_changes),
     ))
     .execute(connection)
     .await?;

@@ -14,7 +14,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use attend_runtime::db::{DbPool, PooledConnection};
 use attend_runtime::{Problem, Secret};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -326,17 +326,21 @@ async fn apply_answer(
         tracing::info!(attempt_id = %attempt.id, "answer for a finished attempt");
         return Ok(script.closing());
     }
-    mark_in_progress(connection, state, &attempt, form.call_uuid()).await?;
+    // The pick-up is written with the first step below, in one statement.
+    let picked_up = record_pickup(connection, state, &attempt, form.call_uuid()).await?;
     let definition = definition_of(connection, state, &attempt).await?;
     if let Some(node) = &attempt.flow.current_node {
         // The carrier sent the answer request again: say where the call is, change nothing.
         tracing::info!(attempt_id = %attempt.id, node, "repeated answer request");
+        if let Some(watchdog) = picked_up {
+            set_in_progress(connection, &attempt, watchdog).await?;
+        }
         return Ok(script.render(&definition.run_from(node, Vec::new()), attempt.flow.step));
     }
     let call_uuid = form.call_uuid().unwrap_or_default();
     tracing::info!(attempt_id = %attempt.id, call_uuid, "call answered");
     let turn = definition.begin();
-    take_turn(connection, &attempt, script, turn, form).await
+    take_turn(connection, &attempt, script, turn, form, picked_up).await
 }
 
 /// Returns the workflow the attempt runs (the current reminder workflow for attempts recorded
@@ -366,14 +370,15 @@ async fn definition_of(
         .ok_or_else(|| WebhookError::Internal(anyhow::anyhow!("workflow {id} is missing")))
 }
 
-/// Records `turn` as the call's new position (and its outcome, if it ends the call) and
-/// returns its XML.
+/// Records `turn` as the call's new position (and its outcome, if it ends the call, and that
+/// the callee picked up when `picked_up` holds the watchdog for it) and returns its XML.
 async fn take_turn(
     connection: &mut AsyncPgConnection,
     attempt: &CallAttempt,
     script: &Script,
     turn: Turn,
     form: &CallbackForm,
+    picked_up: Option<DateTime<Utc>>,
 ) -> Result<Vec<Element>, WebhookError> {
     let step = attempt.flow.step + 1;
     let position = match &turn.end {
@@ -390,7 +395,33 @@ async fn take_turn(
             ..attempt.flow.clone()
         },
     };
-    attempts::save_position(connection, attempt.id, &position).await?;
+    if let TurnEnd::Hangup {
+        outcome: Some(outcome),
+        ..
+    } = &turn.end
+        && !attempt.is_batch_call()
+        && picked_up.is_none()
+    {
+        // The usual last step (a key pressed): position and outcome in one statement. The
+        // locked attempt has no outcome yet (the webhooks return before this when it has),
+        // so the write happens; were it settled, the position would still move.
+        let provider_ref = attempt.call_uuid.as_deref().or(form.call_uuid());
+        let detail = input_detail(*outcome);
+        let settled = attempts::settle_at(
+            connection,
+            attempt,
+            *outcome,
+            detail,
+            provider_ref,
+            Some(&position),
+        )
+        .await?;
+        if !settled {
+            attempts::save_position(connection, attempt.id, &position, None).await?;
+        }
+        return Ok(script.render(&turn, step));
+    }
+    attempts::save_position(connection, attempt.id, &position, picked_up).await?;
     match &turn.end {
         TurnEnd::Hangup {
             option: Some(option),
@@ -455,7 +486,7 @@ async fn apply_input(
     let definition = definition_of(connection, state, &attempt).await?;
     let Some(current) = attempt.flow.current_node.clone() else {
         tracing::warn!(attempt_id = %attempt.id, "input before the call was answered, starting");
-        return take_turn(connection, &attempt, script, definition.begin(), form).await;
+        return take_turn(connection, &attempt, script, definition.begin(), form, None).await;
     };
     let fresh =
         query.node.as_deref() == Some(current.as_str()) && query.step() == Some(attempt.flow.step);
@@ -493,7 +524,7 @@ async fn apply_input(
         end = ?turn.end,
         "input received"
     );
-    take_turn(connection, &attempt, script, turn, form).await
+    take_turn(connection, &attempt, script, turn, form, None).await
 }
 
 /// `POST /voice/machine?attempt=<id>`: the carrier's machine detection found an answering
@@ -628,23 +659,44 @@ async fn mark_in_progress(
     attempt: &CallAttempt,
     call_uuid: Option<&str>,
 ) -> Result<(), WebhookError> {
+    if let Some(watchdog) = record_pickup(connection, state, attempt, call_uuid).await? {
+        set_in_progress(connection, attempt, watchdog).await?;
+    }
+    Ok(())
+}
+
+/// Records the CallUUID on the locked `attempt`, and returns the watchdog to write with
+/// `in_progress` when the attempt is not there yet (the caller writes it, alone or with the
+/// call's next step).
+async fn record_pickup(
+    connection: &mut AsyncPgConnection,
+    state: &WebhookState,
+    attempt: &CallAttempt,
+    call_uuid: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, WebhookError> {
     if let Some(call_uuid) = call_uuid {
         attempts::record_call_uuid(connection, attempt, call_uuid).await?;
     }
-    if matches!(
+    let picked_up = matches!(
         attempt.status,
         AttemptStatus::Placing | AttemptStatus::Unknown | AttemptStatus::Placed
-    ) {
-        let watchdog = Utc::now() + state.call_watchdog;
-        attempts::set_status(
-            connection,
-            attempt.id,
-            AttemptStatus::InProgress,
-            watchdog,
-            None,
-        )
-        .await?;
-    }
+    );
+    Ok(picked_up.then(|| Utc::now() + state.call_watchdog))
+}
+
+async fn set_in_progress(
+    connection: &mut AsyncPgConnection,
+    attempt: &CallAttempt,
+    watchdog: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    attempts::set_status(
+        connection,
+        attempt.id,
+        AttemptStatus::InProgress,
+        watchdog,
+        None,
+    )
+    .await?;
     Ok(())
 }
 
