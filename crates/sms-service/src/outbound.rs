@@ -1,6 +1,7 @@
 //! The `outbound_messages` table: every text the service sends, queued in the transaction
 //! that decided to send it and claimed by the [`crate::sender`].
 
+use attend_runtime::db::literal_in;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -165,8 +166,12 @@ pub async fn claim_due(
     limit: i64,
     lease_until: DateTime<Utc>,
 ) -> QueryResult<Vec<OutboundMessage>> {
+    // Literal, so that every plan can use outbound_messages_queued_idx.
     let ids: Vec<Uuid> = outbound_messages::table
-        .filter(outbound_messages::status.eq(MessageStatus::Queued.as_str()))
+        .filter(literal_in(
+            "outbound_messages.status",
+            &[MessageStatus::Queued.as_str()],
+        ))
         .filter(outbound_messages::next_try_at.le(diesel::dsl::now))
         .order(outbound_messages::next_try_at)
         .limit(limit)
@@ -209,8 +214,12 @@ pub async fn lock_stale_sending(
     connection: &mut AsyncPgConnection,
     limit: i64,
 ) -> QueryResult<Vec<OutboundMessage>> {
+    // Literal, so that every plan can use outbound_messages_sending_idx.
     outbound_messages::table
-        .filter(outbound_messages::status.eq(MessageStatus::Sending.as_str()))
+        .filter(literal_in(
+            "outbound_messages.status",
+            &[MessageStatus::Sending.as_str()],
+        ))
         .filter(outbound_messages::next_try_at.le(diesel::dsl::now))
         .order(outbound_messages::next_try_at)
         .limit(limit)

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use attend_events::{Event as _, to_timestamp, v1};
+use attend_runtime::db::literal_in;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -392,8 +393,12 @@ pub async fn claim_due(
     if limit <= 0 {
         return Ok(Vec::new());
     }
+    // Literal, so that every plan can use call_attempts_due_idx.
     let ids: Vec<Uuid> = call_attempts::table
-        .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str()))
+        .filter(literal_in(
+            "call_attempts.status",
+            &[AttemptStatus::Queued.as_str()],
+        ))
         .filter(call_attempts::reminder_id.is_not_null())
         .filter(call_attempts::next_attempt_at.le(diesel::dsl::now))
         .order(call_attempts::next_attempt_at)
@@ -484,8 +489,9 @@ async fn mark_placing(
 /// Returns how many calls hold a line at the carrier now (placing, unknown, placed or in
 /// progress): every kind, every tenant.
 pub async fn count_lines_in_use(connection: &mut AsyncPgConnection) -> QueryResult<i64> {
+    // Literal, so that every plan can use call_attempts_active_idx.
     call_attempts::table
-        .filter(call_attempts::status.eq_any(LINE_STATUSES))
+        .filter(literal_in("call_attempts.status", &LINE_STATUSES))
         .count()
         .get_result(connection)
         .await
@@ -501,15 +507,10 @@ pub async fn lock_overdue(
     connection: &mut AsyncPgConnection,
     limit: i64,
 ) -> QueryResult<Vec<CallAttempt>> {
-    let waiting = [
-        AttemptStatus::Placing.as_str(),
-        AttemptStatus::Unknown.as_str(),
-        AttemptStatus::Placed.as_str(),
-        AttemptStatus::InProgress.as_str(),
-    ];
+    // Literal, so that every plan can use call_attempts_waiting_idx.
     let rows = call_attempts::table
         .filter(call_attempts::outcome.is_null())
-        .filter(call_attempts::status.eq_any(waiting))
+        .filter(literal_in("call_attempts.status", &LINE_STATUSES))
         .filter(call_attempts::next_attempt_at.le(diesel::dsl::now))
         .order(call_attempts::next_attempt_at)
         .limit(limit)
@@ -725,7 +726,11 @@ pub async fn drop_queued_of_appointment(
     diesel::update(
         call_attempts::table
             .filter(call_attempts::appointment_id.eq(appointment_id))
-            .filter(call_attempts::status.eq(AttemptStatus::Queued.as_str())),
+            // Literal, so that every plan can use call_attempts_appointment_idx.
+            .filter(literal_in(
+                "call_attempts.status",
+                &[AttemptStatus::Queued.as_str()],
+            )),
     )
     .set((
         call_attempts::status.eq(AttemptStatus::Dropped.as_str()),
