@@ -869,6 +869,28 @@ pub async fn lock(
     row.map(Job::try_from).transpose()
 }
 
+/// The job of `reminder_id`, if it is still open (`pending` or `dispatched`) at `attempt`:
+/// the target of every update that moves a job on from one attempt's outcome.
+type OpenAtAttempt = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            reminder_jobs::table,
+            diesel::dsl::Eq<reminder_jobs::reminder_id, Uuid>,
+        >,
+        diesel::dsl::Eq<reminder_jobs::attempt, i32>,
+    >,
+    diesel::dsl::EqAny<reminder_jobs::status, [&'static str; 2]>,
+>;
+
+fn open_at_attempt(reminder_id: Uuid, attempt: u32) -> OpenAtAttempt {
+    let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
+    reminder_jobs::table
+        .filter(reminder_jobs::reminder_id.eq(reminder_id))
+        .filter(reminder_jobs::attempt.eq(attempt))
+        .filter(reminder_jobs::status.eq_any(open))
+}
+
 /// Puts a locked job of attempt `current_attempt` back to `pending` as attempt
 /// `current_attempt + 1`, due at `due_at`. Returns whether it did (the attempt still matched).
 #[tracing::instrument(skip_all, fields(reminder_id = %reminder_id, current_attempt, %due_at))]
@@ -879,21 +901,15 @@ pub async fn schedule_retry(
     due_at: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let current = i32::try_from(current_attempt).unwrap_or(i32::MAX);
-    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
-    let updated = diesel::update(
-        reminder_jobs::table
-            .filter(reminder_jobs::reminder_id.eq(reminder_id))
-            .filter(reminder_jobs::attempt.eq(current))
-            .filter(reminder_jobs::status.eq_any(open)),
-    )
-    .set((
-        reminder_jobs::status.eq(JobStatus::Pending.as_str()),
-        reminder_jobs::attempt.eq(current.saturating_add(1)),
-        reminder_jobs::due_at.eq(due_at),
-        reminder_jobs::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(connection)
-    .await?;
+    let updated = diesel::update(open_at_attempt(reminder_id, current_attempt))
+        .set((
+            reminder_jobs::status.eq(JobStatus::Pending.as_str()),
+            reminder_jobs::attempt.eq(current.saturating_add(1)),
+            reminder_jobs::due_at.eq(due_at),
+            reminder_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
     Ok(updated > 0)
 }
 
@@ -908,27 +924,21 @@ pub async fn fall_back(
     channel: Channel,
 ) -> QueryResult<bool> {
     let current = i32::try_from(current_attempt).unwrap_or(i32::MAX);
-    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
     // The right-hand columns read the row before the update: the old channel and the stored
     // fallback text.
-    let updated = diesel::update(
-        reminder_jobs::table
-            .filter(reminder_jobs::reminder_id.eq(reminder_id))
-            .filter(reminder_jobs::attempt.eq(current))
-            .filter(reminder_jobs::status.eq_any(open)),
-    )
-    .set((
-        reminder_jobs::status.eq(JobStatus::Pending.as_str()),
-        reminder_jobs::attempt.eq(current.saturating_add(1)),
-        reminder_jobs::fell_back_from.eq(reminder_jobs::channel.nullable()),
-        reminder_jobs::channel.eq(channel.as_str()),
-        reminder_jobs::template.eq(reminder_jobs::fallback_template),
-        reminder_jobs::fallback_channel.eq(None::<String>),
-        reminder_jobs::due_at.eq(diesel::dsl::now),
-        reminder_jobs::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(connection)
-    .await?;
+    let updated = diesel::update(open_at_attempt(reminder_id, current_attempt))
+        .set((
+            reminder_jobs::status.eq(JobStatus::Pending.as_str()),
+            reminder_jobs::attempt.eq(current.saturating_add(1)),
+            reminder_jobs::fell_back_from.eq(reminder_jobs::channel.nullable()),
+            reminder_jobs::channel.eq(channel.as_str()),
+            reminder_jobs::template.eq(reminder_jobs::fallback_template),
+            reminder_jobs::fallback_channel.eq(None::<String>),
+            reminder_jobs::due_at.eq(diesel::dsl::now),
+            reminder_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)
+        .await?;
     Ok(updated > 0)
 }
 
@@ -986,12 +996,7 @@ pub async fn complete(
             .filter(reminder_jobs::reminder_id.eq(reminder_id))
             .filter(reminder_jobs::status.eq_any(open)),
     )
-    .set((
-        reminder_jobs::status.eq(JobStatus::Completed.as_str()),
-        reminder_jobs::outcome.eq(outcome.as_str()),
-        reminder_jobs::completed_at.eq(occurred_at),
-        reminder_jobs::updated_at.eq(diesel::dsl::now),
-    ))
+    .set(completed_with(outcome, occurred_at))
     .execute(connection)
     .await?;
     if updated > 0 {
@@ -1012,6 +1017,23 @@ pub async fn complete(
     }
 }
 
+/// The columns of a job completed with `outcome` at `occurred_at`, as one changeset.
+type CompletedWith = (
+    diesel::dsl::Eq<reminder_jobs::status, &'static str>,
+    diesel::dsl::Eq<reminder_jobs::outcome, &'static str>,
+    diesel::dsl::Eq<reminder_jobs::completed_at, DateTime<Utc>>,
+    diesel::dsl::Eq<reminder_jobs::updated_at, diesel::dsl::now>,
+);
+
+fn completed_with(outcome: Outcome, occurred_at: DateTime<Utc>) -> CompletedWith {
+    (
+        reminder_jobs::status.eq(JobStatus::Completed.as_str()),
+        reminder_jobs::outcome.eq(outcome.as_str()),
+        reminder_jobs::completed_at.eq(occurred_at),
+        reminder_jobs::updated_at.eq(diesel::dsl::now),
+    )
+}
+
 /// Completes the job of `reminder_id` with `outcome` if it is still open at `attempt`, in one
 /// conditional update that needs no lock taken first. Returns whether it did; `false` means
 /// the job is final already, at another attempt, or unknown.
@@ -1023,22 +1045,10 @@ pub async fn complete_attempt(
     outcome: Outcome,
     occurred_at: DateTime<Utc>,
 ) -> QueryResult<bool> {
-    let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
-    let open = [JobStatus::Pending.as_str(), JobStatus::Dispatched.as_str()];
-    let updated = diesel::update(
-        reminder_jobs::table
-            .filter(reminder_jobs::reminder_id.eq(reminder_id))
-            .filter(reminder_jobs::attempt.eq(attempt))
-            .filter(reminder_jobs::status.eq_any(open)),
-    )
-    .set((
-        reminder_jobs::status.eq(JobStatus::Completed.as_str()),
-        reminder_jobs::outcome.eq(outcome.as_str()),
-        reminder_jobs::completed_at.eq(occurred_at),
-        reminder_jobs::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(connection)
-    .await?;
+    let updated = diesel::update(open_at_attempt(reminder_id, attempt))
+        .set(completed_with(outcome, occurred_at))
+        .execute(connection)
+        .await?;
     Ok(updated > 0)
 }
 
