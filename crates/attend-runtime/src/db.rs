@@ -26,7 +26,7 @@ pub const RUNTIME_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations
 /// of bound. Postgres uses a partial index (`... WHERE status = 'queued'`) only where it can
 /// prove that the query implies the index's predicate, and a bound value hides that from the
 /// generic plan a prepared statement switches to after five executions: the dialer's claim and
-/// line count then scanned every attempt ever made, 2-6 ms a round at 10,000 calls and growing
+/// line count then scanned every attempt ever made, 4-6 ms a round at 10,000 calls and growing
 /// with the table (docs/benchmarks.md, items 5 and 6). `column` and `values` must be the code's
 /// own constants, never input; a quote in a value is doubled all the same.
 pub fn literal_in(
