@@ -303,6 +303,10 @@ pub async fn lock(connection: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .optional()
 }
 
+/// The statuses of a reminder whose text is with the sender: `sending`, and `queued` for texts
+/// claimed before reminders had a `sending` status.
+pub const IN_FLIGHT: [ReminderStatus; 2] = [ReminderStatus::Sending, ReminderStatus::Queued];
+
 /// Moves reminder `id`, whose text was in flight (`sending`, or `queued` for texts claimed
 /// before reminders had a `sending` status), to `sent` and returns it, in one statement; `None`
 /// when it was settled meanwhile. A reply applied meanwhile keeps its answer: only the status
@@ -311,10 +315,7 @@ pub async fn settle_sent(
     connection: &mut AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<Reminder>> {
-    let in_flight = [
-        ReminderStatus::Sending.as_str(),
-        ReminderStatus::Queued.as_str(),
-    ];
+    let in_flight = IN_FLIGHT.map(ReminderStatus::as_str);
     diesel::update(
         reminders::table
             .find(id)

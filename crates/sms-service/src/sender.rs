@@ -337,20 +337,24 @@ async fn record_sent(
     let segments = sent
         .segments
         .and_then(|segments| i32::try_from(segments).ok());
-    let Some(reminder_row_id) = reminder_row_of(message) else {
-        if outbound::mark_sent_if_sending(connection, message.id, provider_ref, segments).await? {
-            tracing::info!(provider_ref = provider_ref.unwrap_or_default(), "text sent");
-        } else {
+    // Whether the text was still `sending`: one settled as stale meanwhile keeps its state.
+    let mark_sent = async |connection: &mut AsyncPgConnection| -> QueryResult<bool> {
+        let marked =
+            outbound::mark_sent_if_sending(connection, message.id, provider_ref, segments).await?;
+        if !marked {
             tracing::warn!("carrier answer after the lease, keeping the state");
+        }
+        Ok(marked)
+    };
+    let Some(reminder_row_id) = reminder_row_of(message) else {
+        if mark_sent(connection).await? {
+            tracing::info!(provider_ref = provider_ref.unwrap_or_default(), "text sent");
         }
         return Ok(());
     };
     connection
         .transaction(async |connection| {
-            if !outbound::mark_sent_if_sending(connection, message.id, provider_ref, segments)
-                .await?
-            {
-                tracing::warn!("carrier answer after the lease, keeping the state");
+            if !mark_sent(connection).await? {
                 return Ok(());
             }
             match conversations::settle_sent(connection, reminder_row_id).await? {
@@ -477,15 +481,15 @@ async fn reminder_of(
 }
 
 /// Moves the locked `reminder`, whose text was in flight, to `status`; returns whether it
-/// moved. A reply applied meanwhile keeps its answer: only the status changes. `queued` is
-/// accepted as in flight for texts claimed before reminders had a `sending` status.
+/// moved. A reply applied meanwhile keeps its answer: only the status changes.
 async fn leave_in_flight(
     connection: &mut AsyncPgConnection,
     reminder: &conversations::Reminder,
     status: ReminderStatus,
 ) -> QueryResult<bool> {
-    let in_flight = [ReminderStatus::Sending, ReminderStatus::Queued];
-    let moved = conversations::move_status(connection, reminder.id, &in_flight, status).await?;
+    let moved =
+        conversations::move_status(connection, reminder.id, &conversations::IN_FLIGHT, status)
+            .await?;
     if !moved {
         tracing::warn!(reminder_row_id = %reminder.id, status = %reminder.status, "reminder settled while its text was in flight, keeping its state");
     }
