@@ -25,6 +25,7 @@ pub mod mask;
 pub mod metrics;
 pub mod outbox;
 pub mod phone;
+pub mod prepared;
 pub mod schema;
 pub mod service;
 pub mod shutdown;

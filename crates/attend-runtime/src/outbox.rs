@@ -74,8 +74,12 @@ pub enum RelayWake {
 }
 
 /// Like [`enqueue`], telling the outbox trigger how the relay is woken (see [`RelayWake`]).
+///
+/// It takes the connection by shared reference so that a caller can pipeline it with the
+/// other writes of its transaction (diesel-async sends futures polled together on one
+/// connection without waiting for each answer; Postgres still runs them in order).
 pub async fn enqueue_with<E: Event>(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     tenant_id: Option<Uuid>,
     event: &E,
     wake: RelayWake,
@@ -93,7 +97,7 @@ pub async fn enqueue_with<E: Event>(
         RelayWake::Notify => {
             diesel::insert_into(outbox::table)
                 .values(row)
-                .execute(connection)
+                .execute(&mut connection)
                 .await?;
         }
         RelayWake::InProcess => insert_without_notify(connection, row).await?,
@@ -106,11 +110,11 @@ pub async fn enqueue_with<E: Event>(
 /// `00000000000001_outbox_wake_in_process`) then skips `pg_notify`. The setting is local to
 /// the transaction, so a later transaction on this pooled connection notifies again.
 async fn insert_without_notify(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     row: NewOutboxRow<'_>,
 ) -> QueryResult<()> {
     use diesel::sql_types::{Binary, Nullable, Text};
-    diesel::sql_query(
+    crate::prepared::PreparedSql::new(
         "INSERT INTO outbox (id, event_type, routing_key, tenant_id, payload, traceparent) \
          SELECT $1, $2, $3, $4, $5, $6 \
          WHERE set_config('attend.outbox_wake', 'in_process', true) IS NOT NULL",
@@ -121,7 +125,7 @@ async fn insert_without_notify(
     .bind::<Nullable<diesel::sql_types::Uuid>, _>(row.tenant_id)
     .bind::<Binary, _>(row.payload)
     .bind::<Nullable<Text>, _>(row.traceparent)
-    .execute(connection)
+    .execute(&mut connection)
     .await?;
     Ok(())
 }

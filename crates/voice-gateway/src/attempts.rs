@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use attend_events::{Event as _, to_timestamp, v1};
 use attend_runtime::db::literal_in;
+use attend_runtime::prepared::PreparedSql;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -555,7 +556,7 @@ pub async fn record_placed(
 ) -> QueryResult<bool> {
     use diesel::sql_types::{Nullable, Text, Timestamptz};
     // Every right-hand side reads the row as it was, so each CASE sees the old status.
-    let updated = diesel::sql_query(
+    let updated = PreparedSql::new(
         "UPDATE call_attempts SET \
            call_uuid = COALESCE(call_uuid, $2), \
            status = CASE WHEN status = $4 THEN $5 ELSE status END, \

@@ -3,6 +3,7 @@
 //! of a later attempt; a reply that is not an answer (unparsable) outranks every delivery
 //! outcome and gives way to an answer.
 
+use attend_runtime::prepared::PreparedSql;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -76,7 +77,7 @@ pub async fn record_outcome_of_attempt(
 ) -> QueryResult<Option<RecordedOutcome>> {
     let attempt = i32::try_from(attempt.max(1)).unwrap_or(i32::MAX);
     // Rows recorded before attempts were tracked hold NULL: their attempt was the first.
-    diesel::sql_query(
+    PreparedSql::new(
         "UPDATE appointment_reminders
          SET state = 'completed', outcome = $2, outcome_attempt = $3,
              outcome_detail = $4, outcome_at = $5
