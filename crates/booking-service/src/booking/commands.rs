@@ -5,6 +5,7 @@
 //! constraint), not by a check here: two requests racing for one slot both pass every check
 //! below, and the database lets exactly one of them write.
 
+use attend_events::v1;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
@@ -202,21 +203,25 @@ pub async fn schedule(
         source: command.source,
         metadata: command.metadata,
     };
-    let inserted = queries::insert_appointment_returning(connection, &row, &reminders).await?;
-    // What was just written, as find_appointment and reminders_of would read it back: two
-    // round trips fewer per booking.
+    let business = match command.entity {
+        Some(entity) => FreeFormBusiness {
+            entity: Some(entity.clone()),
+        },
+        None => business_of(connection, tenant_id, command.catalog.entity_id).await?,
+    };
+    // Postgres keeps microseconds: the answer and the event show what is stored.
+    let booked_at = Utc::now().trunc_subsecs(6);
     let stored = AppointmentRecord {
         id: command.appointment_id,
         tenant_id,
-        // Postgres keeps microseconds.
         starts_at: appointment.start.trunc_subsecs(6),
         ends_at: appointment.end.trunc_subsecs(6),
         time_zone: appointment.time_zone.name().to_owned(),
         location: appointment.location.clone(),
         participant: command.participant.map(str::to_owned),
-        status: inserted.status,
-        status_changed_at: inserted.status_changed_at,
-        created_at: inserted.created_at,
+        status: queries::NEW_STATUS.to_owned(),
+        status_changed_at: booked_at,
+        created_at: booked_at,
         customer_id,
         customer_name: customer.name,
         customer_phone: Some(appointment.customer_phone.clone()),
@@ -239,19 +244,96 @@ pub async fn schedule(
         .collect();
     // reminders_of's order.
     stored_reminders.sort_by_key(|reminder| (reminder.due_at, reminder.id));
-    let business = match command.entity {
-        Some(entity) => FreeFormBusiness {
-            entity: Some(entity.clone()),
-        },
-        None => business_of(connection, tenant_id, command.catalog.entity_id).await?,
-    };
     let event = events::appointment_scheduled(
         &stored,
         business.as_business(tenant_name),
         &stored_reminders,
     );
-    outbox::enqueue_with(connection, Some(tenant_id), &event, command.relay_wake).await?;
+    write_new_appointment(
+        connection,
+        NewAppointmentWrites {
+            appointment_id: command.appointment_id,
+            tenant_id,
+            row: Some((&row, booked_at)),
+            reminders: &reminders,
+            event: &event,
+            relay_wake: command.relay_wake,
+        },
+    )
+    .await
+    .map_err(diesel::result::Error::from)?;
     Ok((stored, stored_reminders))
+}
+
+/// The writes that make a new appointment, all known before the first is sent.
+struct NewAppointmentWrites<'a> {
+    /// The appointment's id.
+    appointment_id: Uuid,
+    /// Its tenant.
+    tenant_id: Uuid,
+    /// The appointment row and when it was booked; `None` when it is already written (a
+    /// slot booking that had to try its agents one by one).
+    row: Option<(&'a NewAppointmentRow<'a>, DateTime<Utc>)>,
+    /// Its reminders.
+    reminders: &'a [NewReminder<'a>],
+    /// `appointment.scheduled`.
+    event: &'a v1::AppointmentScheduled,
+    /// See [`ScheduleAppointment::relay_wake`].
+    relay_wake: RelayWake,
+}
+
+/// Sends the appointment, reminder and outbox inserts of a new appointment together, in
+/// one round trip instead of three: nothing in one depends on another's answer, and
+/// Postgres runs them in the order sent (diesel-async pipelines futures polled together on
+/// one connection), in the caller's transaction. The first failure in that order is
+/// returned: when the appointment insert fails, the later ones fail only because the
+/// transaction is aborted.
+async fn write_new_appointment(
+    connection: &AsyncPgConnection,
+    writes: NewAppointmentWrites<'_>,
+) -> Result<(), NewAppointmentFailure> {
+    let appointment = async {
+        match writes.row {
+            Some((row, booked_at)) => queries::insert_appointment(connection, row, booked_at).await,
+            None => Ok(()),
+        }
+    };
+    let reminders = queries::insert_reminders(
+        connection,
+        writes.appointment_id,
+        writes.tenant_id,
+        writes.reminders,
+    );
+    let event = outbox::enqueue_with(
+        connection,
+        Some(writes.tenant_id),
+        writes.event,
+        writes.relay_wake,
+    );
+    let (appointment, reminders, event) = futures_util::join!(appointment, reminders, event);
+    appointment.map_err(NewAppointmentFailure::Appointment)?;
+    reminders.map_err(NewAppointmentFailure::Later)?;
+    event.map_err(NewAppointmentFailure::Later)?;
+    Ok(())
+}
+
+/// The first of a new appointment's writes that failed.
+#[derive(Debug)]
+enum NewAppointmentFailure {
+    /// The appointment row: for a slot booking, the slot may have been taken meanwhile.
+    Appointment(diesel::result::Error),
+    /// A reminder or the event.
+    Later(diesel::result::Error),
+}
+
+impl From<NewAppointmentFailure> for diesel::result::Error {
+    fn from(failure: NewAppointmentFailure) -> Self {
+        match failure {
+            NewAppointmentFailure::Appointment(error) | NewAppointmentFailure::Later(error) => {
+                error
+            }
+        }
+    }
 }
 
 /// The business named in a free-form appointment's events: the entity of its type when it
@@ -364,8 +446,31 @@ pub async fn book(
         source: command.source,
         metadata: None,
     };
-    let agent_id =
-        write_with_first_free_agent(connection, candidates, AgentWrite::Insert(row)).await?;
+    // Postgres keeps microseconds: the answer and the event show what is stored.
+    let booked_at = now.trunc_subsecs(6);
+    // One candidate: the constraint alone decides, and the insert goes out with the rest.
+    let (agent_id, pending_row) = match candidates.as_slice() {
+        [only] => (
+            *only,
+            Some(NewAppointmentRow {
+                catalog: CatalogLinks {
+                    agent_id: Some(*only),
+                    ..row.catalog
+                },
+                ..row
+            }),
+        ),
+        _ => {
+            let agent_id = write_with_first_free_agent(
+                connection,
+                candidates,
+                AgentWrite::Insert(row),
+                booked_at,
+            )
+            .await?;
+            (agent_id, None)
+        }
+    };
     // The participant's phone is called; a participant without one is reached through the
     // booker's.
     let has_phone = participant.phone.is_some() || command.booker.phone.is_some();
@@ -384,9 +489,8 @@ pub async fn book(
         participant_phone.clone_from(&command.booker.phone);
     }
     let reminders = new_reminders(&plan);
-    queries::insert_reminders(connection, appointment_id, tenant_id, &reminders).await?;
-    // The event is built from what was just written rather than read back: every value is
-    // known here, and two reads per booking were a tenth of its statements.
+    // The event is built from what is written rather than read back: every value is known
+    // here, and two reads per booking were a tenth of its statements.
     let catalog = CatalogLinks {
         agent_id: Some(agent_id),
         ..row.catalog
@@ -399,9 +503,9 @@ pub async fn book(
         time_zone: zone.name().to_owned(),
         location: None,
         participant: None,
-        status: "scheduled".to_owned(),
-        status_changed_at: now,
-        created_at: now,
+        status: queries::NEW_STATUS.to_owned(),
+        status_changed_at: booked_at,
+        created_at: booked_at,
         customer_id: participant_id,
         customer_name: participant_customer.name,
         customer_phone: participant_phone,
@@ -422,7 +526,24 @@ pub async fn book(
         agent_name: schedule.agent_names.get(&agent_id).map(String::as_str),
     };
     let event = events::appointment_scheduled(&stored, business, &reminder_plans);
-    outbox::enqueue_with(connection, Some(tenant_id), &event, command.relay_wake).await?;
+    write_new_appointment(
+        connection,
+        NewAppointmentWrites {
+            appointment_id,
+            tenant_id,
+            row: pending_row.as_ref().map(|row| (row, booked_at)),
+            reminders: &reminders,
+            event: &event,
+            relay_wake: command.relay_wake,
+        },
+    )
+    .await
+    .map_err(|failure| match failure {
+        NewAppointmentFailure::Appointment(error) if is_double_booking(&error) => {
+            BookingError::SlotTaken
+        }
+        failure => diesel::result::Error::from(failure).into(),
+    })?;
     tracing::info!(%appointment_id, %agent_id, reminders = reminders.len(), "slot booked");
     Ok(BookingView {
         appointment_id,
@@ -484,6 +605,7 @@ pub async fn move_booking(
             start,
             end,
         },
+        now,
     )
     .await?;
 
@@ -933,15 +1055,16 @@ async fn write_with_first_free_agent(
     connection: &mut AsyncPgConnection,
     candidates: Vec<Uuid>,
     write: AgentWrite<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Uuid, BookingError> {
     let only_one = candidates.len() == 1;
     for agent_id in candidates {
         let attempt = if only_one {
-            apply_agent_write(connection, write, agent_id).await
+            apply_agent_write(connection, write, agent_id, now).await
         } else {
             connection
                 .transaction::<_, diesel::result::Error, _>(async |connection| {
-                    apply_agent_write(connection, write, agent_id).await
+                    apply_agent_write(connection, write, agent_id, now).await
                 })
                 .await
         };
@@ -958,11 +1081,12 @@ async fn apply_agent_write(
     connection: &mut AsyncPgConnection,
     write: AgentWrite<'_>,
     agent_id: Uuid,
+    now: DateTime<Utc>,
 ) -> QueryResult<()> {
     match write {
         AgentWrite::Insert(mut row) => {
             row.catalog.agent_id = Some(agent_id);
-            queries::insert_appointment(connection, &row, &[]).await
+            queries::insert_appointment(connection, &row, now).await
         }
         AgentWrite::Move {
             appointment_id,
@@ -996,3 +1120,4 @@ fn is_double_booking(error: &diesel::result::Error) -> bool {
         _ => false,
     }
 }
+

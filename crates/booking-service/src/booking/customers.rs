@@ -1,5 +1,8 @@
 //! The people in a booking: reusing a known customer or creating one.
 
+use std::sync::LazyLock;
+
+use attend_runtime::prepared::PreparedSql;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -146,8 +149,116 @@ pub struct ResolvedCustomer {
     pub locale: String,
 }
 
+/// A customer as [`resolve`]'s statements return them.
+#[derive(QueryableByName)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+struct ResolvedRow {
+    id: Uuid,
+    name: String,
+    phone_e164: Option<String>,
+    locale: String,
+}
+
+impl From<ResolvedRow> for ResolvedCustomer {
+    fn from(row: ResolvedRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            phone: row.phone_e164,
+            locale: row.locale,
+        }
+    }
+}
+
+/// What a known customer's row takes from what the caller just told us: every field they
+/// gave, keeping what they did not mention. `$3`–`$9` are [`resolve`]'s person fields.
+const FILL_IN: &str = "\
+    date_of_birth = COALESCE($3, customers.date_of_birth), \
+    phone_e164 = COALESCE($4, customers.phone_e164), \
+    email = COALESCE($5, customers.email), \
+    street = COALESCE($6, customers.street), \
+    zip = COALESCE($7, customers.zip), \
+    city = COALESCE($8, customers.city), \
+    country = COALESCE($9, customers.country), \
+    updated_at = now()";
+
+/// The columns and values of a new customer, from [`find_fill_or_insert_sql`]'s parameters.
+const NEW_CUSTOMER: &str = "\
+    (id, tenant_id, name, first_name_folded, last_name_folded, first_name, last_name, \
+     date_of_birth, phone_e164, email, street, zip, city, country, locale) \
+    SELECT $10, $1, $11, $12, $2, $13, $14, $3, $4, $5, $6, $7, $8, $9, $15";
+
+/// [`NEW_CUSTOMER`] alone, for a person with nothing to look them up by.
+static INSERT_ONLY: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO customers {NEW_CUSTOMER} RETURNING id, name, phone_e164, locale")
+});
+
+/// Which of a person's details confirm that a stored customer with their names is them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirmation {
+    /// The date of birth (the phone is then not compared: people change numbers).
+    DateOfBirth,
+    /// The phone.
+    Phone,
+}
+
+/// Returns the statement that finds the tenant's first live customer (by id) whose folded
+/// names match and whom `confirmation` confirms, fills them in, or else inserts `$10`: one
+/// round trip for a booking's customer. Parameters: `$1` tenant, `$2` folded last name,
+/// `$3`–`$9` date of birth, phone, email, street, zip, city, country, `$10` new id, `$11`
+/// display name, `$12` folded first name, `$13` first name, `$14` last name, `$15` locale.
+/// Built from constants only, once per variant.
+fn find_fill_or_insert_sql(confirmation: Confirmation, match_first_name: bool) -> &'static str {
+    static VARIANTS: LazyLock<[String; 4]> = LazyLock::new(|| {
+        [
+            (Confirmation::DateOfBirth, false),
+            (Confirmation::DateOfBirth, true),
+            (Confirmation::Phone, false),
+            (Confirmation::Phone, true),
+        ]
+        .map(|(confirmation, match_first_name)| {
+            write_find_fill_or_insert(confirmation, match_first_name)
+        })
+    });
+    let index = match confirmation {
+        Confirmation::DateOfBirth => 0,
+        Confirmation::Phone => 2,
+    } + usize::from(match_first_name);
+    VARIANTS[index].as_str()
+}
+
+fn write_find_fill_or_insert(confirmation: Confirmation, match_first_name: bool) -> String {
+    let first_name = if match_first_name {
+        "AND first_name_folded = $12"
+    } else {
+        ""
+    };
+    let confirmed_by = match confirmation {
+        Confirmation::DateOfBirth => "date_of_birth = $3",
+        Confirmation::Phone => "phone_e164 = $4",
+    };
+    format!(
+        "WITH found AS ( \
+             SELECT id FROM customers \
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND last_name_folded = $2 \
+               {first_name} AND {confirmed_by} \
+             ORDER BY id LIMIT 1 \
+         ), filled AS ( \
+             UPDATE customers SET {FILL_IN} FROM found WHERE customers.id = found.id \
+             RETURNING customers.id, customers.name, customers.phone_e164, customers.locale \
+         ), created AS ( \
+             INSERT INTO customers {NEW_CUSTOMER} WHERE NOT EXISTS (SELECT 1 FROM found) \
+             RETURNING id, name, phone_e164, locale \
+         ) \
+         SELECT id, name, phone_e164, locale FROM filled \
+         UNION ALL \
+         SELECT id, name, phone_e164, locale FROM created"
+    )
+}
+
 /// Returns the customer `person` is: the one with their id, or the one with the same names
-/// and the same date of birth or phone; otherwise a new customer.
+/// and the same date of birth or phone; otherwise a new customer. A known customer is
+/// filled in with what `person` tells about them.
 ///
 /// Names alone never merge two people: without a date of birth or a phone to confirm, a
 /// new customer is created.
@@ -157,106 +268,83 @@ pub async fn resolve(
     person: &Person,
     locale: &str,
 ) -> Result<ResolvedCustomer, BookingError> {
-    if let Some(id) = person.id {
-        let known: Option<Uuid> = customers::table
-            .filter(customers::id.eq(id))
-            .filter(customers::tenant_id.eq(tenant_id))
-            .filter(customers::deleted_at.is_null())
-            .select(customers::id)
-            .first(connection)
-            .await
-            .optional()?;
-        if let Some(id) = known {
-            return Ok(fill_in(connection, id, person).await?);
-        }
+    if let Some(id) = person.id
+        && let Some(known) = fill_in(connection, tenant_id, id, person).await?
+    {
+        return Ok(known);
     }
-    let confirmable = person.date_of_birth.is_some() || person.phone.is_some();
-    if confirmable && person.last_name.is_some() {
-        let lookup = Person {
-            id: None,
-            first_name: person.first_name.clone(),
-            last_name: person.last_name.clone(),
-            date_of_birth: person.date_of_birth,
-            phone: if person.date_of_birth.is_some() {
-                None
-            } else {
-                person.phone.clone()
-            },
-            ..Person::default()
-        };
-        if let Some(existing) = find_matching(connection, tenant_id, &lookup)
-            .await?
-            .into_iter()
-            .next()
-        {
-            return Ok(fill_in(connection, existing.id, person).await?);
-        }
-    }
+    let confirmation = match (&person.last_name, person.date_of_birth, &person.phone) {
+        (Some(_), Some(_), _) => Some(Confirmation::DateOfBirth),
+        (Some(_), None, Some(_)) => Some(Confirmation::Phone),
+        _ => None,
+    };
     let first_name = person.first_name.clone().unwrap_or_default();
     let last_name = person.last_name.clone().unwrap_or_default();
     let display_name = format!("{first_name} {last_name}").trim().to_owned();
-    let id = Uuid::now_v7();
-    diesel::insert_into(customers::table)
-        .values((
-            customers::id.eq(id),
-            customers::tenant_id.eq(tenant_id),
-            customers::name.eq(&display_name),
-            customers::first_name_folded.eq(names::fold(&first_name)),
-            customers::last_name_folded.eq(names::fold(&last_name)),
-            customers::first_name.eq(&first_name),
-            customers::last_name.eq(&last_name),
-            customers::date_of_birth.eq(person.date_of_birth),
-            customers::phone_e164.eq(&person.phone),
-            customers::email.eq(&person.email),
-            customers::street.eq(&person.street),
-            customers::zip.eq(&person.zip),
-            customers::city.eq(&person.city),
-            customers::country.eq(&person.country),
-            customers::locale.eq(locale),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(ResolvedCustomer {
-        id,
-        name: display_name,
-        phone: person.phone.clone(),
-        locale: locale.to_owned(),
-    })
+    let sql = match confirmation {
+        Some(confirmation) => find_fill_or_insert_sql(confirmation, person.first_name.is_some()),
+        None => INSERT_ONLY.as_str(),
+    };
+    use diesel::sql_types::{Date, Nullable, Text};
+    // A customer found and then soft-deleted before the update reached them yields no row;
+    // the second attempt no longer finds them and creates one.
+    for _ in 0..2 {
+        let resolved: Option<ResolvedRow> = PreparedSql::new(sql)
+            .bind::<diesel::sql_types::Uuid, _>(tenant_id)
+            .bind::<Text, _>(names::fold(&last_name))
+            .bind::<Nullable<Date>, _>(person.date_of_birth)
+            .bind::<Nullable<Text>, _>(&person.phone)
+            .bind::<Nullable<Text>, _>(&person.email)
+            .bind::<Nullable<Text>, _>(&person.street)
+            .bind::<Nullable<Text>, _>(&person.zip)
+            .bind::<Nullable<Text>, _>(&person.city)
+            .bind::<Nullable<Text>, _>(&person.country)
+            .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
+            .bind::<Text, _>(&display_name)
+            .bind::<Text, _>(names::fold(&first_name))
+            .bind::<Text, _>(&first_name)
+            .bind::<Text, _>(&last_name)
+            .bind::<Text, _>(locale)
+            .get_result(connection)
+            .await
+            .optional()?;
+        if let Some(resolved) = resolved {
+            return Ok(resolved.into());
+        }
+    }
+    Err(diesel::result::Error::NotFound.into())
 }
 
-/// Stores what the caller just told us about a known customer, keeping what they did not
-/// mention.
+/// Stores what the caller just told us about the tenant's live customer `id`, keeping what
+/// they did not mention; `None` when there is no such customer. One statement.
 async fn fill_in(
     connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
     id: Uuid,
     person: &Person,
-) -> QueryResult<ResolvedCustomer> {
-    let (current, name, locale): (CustomerRow, String, String) = customers::table
-        .find(id)
-        .select((CustomerRow::as_select(), customers::name, customers::locale))
-        .first(connection)
-        .await?;
-    let phone = person.phone.clone().or_else(|| current.phone_e164.clone());
-    let newer = |given: &Option<String>, stored: Option<String>| given.clone().or(stored);
-    diesel::update(customers::table.find(id))
-        .set((
-            customers::date_of_birth.eq(person.date_of_birth.or(current.date_of_birth)),
-            customers::phone_e164.eq(newer(&person.phone, current.phone_e164)),
-            customers::email.eq(newer(&person.email, current.email)),
-            customers::street.eq(newer(&person.street, current.street)),
-            customers::zip.eq(newer(&person.zip, current.zip)),
-            customers::city.eq(newer(&person.city, current.city)),
-            customers::country.eq(newer(&person.country, current.country)),
-            customers::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(ResolvedCustomer {
-        id,
-        name,
-        phone,
-        locale,
-    })
+) -> QueryResult<Option<ResolvedCustomer>> {
+    use diesel::sql_types::{Date, Nullable, Text};
+    static FILL_IN_KNOWN: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE customers SET {FILL_IN} \
+             WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL \
+             RETURNING id, name, phone_e164, locale"
+        )
+    });
+    let known: Option<ResolvedRow> = PreparedSql::new(FILL_IN_KNOWN.as_str())
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .bind::<diesel::sql_types::Uuid, _>(tenant_id)
+        .bind::<Nullable<Date>, _>(person.date_of_birth)
+        .bind::<Nullable<Text>, _>(&person.phone)
+        .bind::<Nullable<Text>, _>(&person.email)
+        .bind::<Nullable<Text>, _>(&person.street)
+        .bind::<Nullable<Text>, _>(&person.zip)
+        .bind::<Nullable<Text>, _>(&person.city)
+        .bind::<Nullable<Text>, _>(&person.country)
+        .get_result(connection)
+        .await
+        .optional()?;
+    Ok(known.map(ResolvedCustomer::from))
 }
 
 #[cfg(test)]

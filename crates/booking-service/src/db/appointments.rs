@@ -1,5 +1,6 @@
 //! Appointments, their customers and their reminders.
 
+use attend_runtime::prepared::PreparedSql;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -172,7 +173,8 @@ pub struct NewAppointmentRow<'a> {
 }
 
 /// A customer as found or created for a booking: what its answer and event show.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
 pub struct BookedCustomer {
     /// Customer id.
     pub id: Uuid,
@@ -184,25 +186,34 @@ pub struct BookedCustomer {
     pub last_name: String,
 }
 
-/// Returns the tenant's customer with this phone and name (matched case- and
-/// accent-insensitively), updating their locale, or creates one; returns the customer id.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
-pub async fn find_or_create_customer(
-    connection: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    name: &str,
-    phone_e164: &str,
-    locale: &str,
-) -> QueryResult<Uuid> {
-    Ok(
-        find_or_create_booked_customer(connection, tenant_id, name, phone_e164, locale)
-            .await?
-            .id,
-    )
-}
+/// Finds a booked customer or creates one, in one statement: the tenant's first live
+/// customer (by id) with the phone and the folded names; when there is one its locale is
+/// updated, else `$6` is inserted. Every parameter is used in both branches.
+const FIND_OR_CREATE_BOOKED_CUSTOMER: &str = "\
+    WITH found AS ( \
+        SELECT id FROM customers \
+        WHERE tenant_id = $1 AND phone_e164 = $2 AND first_name_folded = $3 \
+          AND last_name_folded = $4 AND deleted_at IS NULL \
+        ORDER BY id LIMIT 1 \
+    ), touched AS ( \
+        UPDATE customers SET locale = $5, updated_at = now() \
+        FROM found WHERE customers.id = found.id \
+        RETURNING customers.id, customers.name, customers.first_name, customers.last_name \
+    ), created AS ( \
+        INSERT INTO customers (id, tenant_id, name, first_name, last_name, \
+                               first_name_folded, last_name_folded, phone_e164, locale) \
+        SELECT $6, $1, $7, $8, $9, $3, $4, $2, $5 \
+        WHERE NOT EXISTS (SELECT 1 FROM found) \
+        RETURNING id, name, first_name, last_name \
+    ) \
+    SELECT id, name, first_name, last_name FROM touched \
+    UNION ALL \
+    SELECT id, name, first_name, last_name FROM created";
 
-/// Like [`find_or_create_customer`], returning the customer's stored names too, so that a
-/// booking need not read them back.
+/// Returns the tenant's customer with this phone and name (matched case- and
+/// accent-insensitively), updating their locale, or creates one, with their stored names so
+/// that a booking need not read them back. One round trip.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
 pub async fn find_or_create_booked_customer(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
@@ -210,56 +221,31 @@ pub async fn find_or_create_booked_customer(
     phone_e164: &str,
     locale: &str,
 ) -> QueryResult<BookedCustomer> {
+    use diesel::sql_types::Text;
     let (first_name, last_name) = split_name(name);
     let first_name_folded = names::fold(first_name);
     let last_name_folded = names::fold(last_name);
-    let existing: Option<BookedCustomer> = customers::table
-        .filter(customers::tenant_id.eq(tenant_id))
-        .filter(customers::phone_e164.eq(phone_e164))
-        .filter(customers::first_name_folded.eq(&first_name_folded))
-        .filter(customers::last_name_folded.eq(&last_name_folded))
-        .filter(customers::deleted_at.is_null())
-        .select((
-            customers::id,
-            customers::name,
-            customers::first_name,
-            customers::last_name,
-        ))
-        .order(customers::id)
-        .first(connection)
-        .await
-        .optional()?;
-    if let Some(customer) = existing {
-        diesel::update(customers::table.find(customer.id))
-            .set((
-                customers::locale.eq(locale),
-                customers::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(connection)
-            .await?;
-        return Ok(customer);
+    // A customer found and then soft-deleted before the update reached it yields no row;
+    // the second attempt no longer finds them and creates one.
+    for _ in 0..2 {
+        let customer: Option<BookedCustomer> = PreparedSql::new(FIND_OR_CREATE_BOOKED_CUSTOMER)
+            .bind::<diesel::sql_types::Uuid, _>(tenant_id)
+            .bind::<Text, _>(phone_e164)
+            .bind::<Text, _>(&first_name_folded)
+            .bind::<Text, _>(&last_name_folded)
+            .bind::<Text, _>(locale)
+            .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
+            .bind::<Text, _>(name)
+            .bind::<Text, _>(first_name)
+            .bind::<Text, _>(last_name)
+            .get_result(connection)
+            .await
+            .optional()?;
+        if let Some(customer) = customer {
+            return Ok(customer);
+        }
     }
-    let id = Uuid::now_v7();
-    diesel::insert_into(customers::table)
-        .values((
-            customers::id.eq(id),
-            customers::tenant_id.eq(tenant_id),
-            customers::name.eq(name),
-            customers::first_name.eq(first_name),
-            customers::last_name.eq(last_name),
-            customers::first_name_folded.eq(&first_name_folded),
-            customers::last_name_folded.eq(&last_name_folded),
-            customers::phone_e164.eq(phone_e164),
-            customers::locale.eq(locale),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(BookedCustomer {
-        id,
-        name: name.to_owned(),
-        first_name: first_name.to_owned(),
-        last_name: last_name.to_owned(),
-    })
+    Err(diesel::result::Error::NotFound)
 }
 
 /// Sets the given and family names of a customer, when the caller sent them apart.
@@ -290,37 +276,21 @@ fn split_name(name: &str) -> (&str, &str) {
     }
 }
 
-/// What the database set on an appointment it inserted.
-#[derive(Debug, Clone, Queryable)]
-pub struct InsertedAppointment {
-    /// Its status (the column's default).
-    pub status: String,
-    /// When the status was set.
-    pub status_changed_at: DateTime<Utc>,
-    /// When it was booked.
-    pub created_at: DateTime<Utc>,
-}
+/// The status of a new appointment.
+pub const NEW_STATUS: &str = "scheduled";
 
-/// Inserts an appointment and its reminders.
+/// Inserts an appointment booked at `booked_at` (its creation and status time; Postgres
+/// keeps microseconds of it) with status [`NEW_STATUS`]. Every value is the caller's, so
+/// that it can build the answer and the event without reading the row back, and send this
+/// write together with the reminders' and the outbox's (see `outbox::enqueue_with`).
 #[tracing::instrument(skip_all, fields(appointment_id = %row.id))]
 pub async fn insert_appointment(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     row: &NewAppointmentRow<'_>,
-    reminders: &[NewReminder<'_>],
+    booked_at: DateTime<Utc>,
 ) -> QueryResult<()> {
-    insert_appointment_returning(connection, row, reminders).await?;
-    Ok(())
-}
-
-/// Inserts an appointment and its reminders; returns the values the database gave it, in
-/// the same statement, so that the caller need not read it back.
-pub async fn insert_appointment_returning(
-    connection: &mut AsyncPgConnection,
-    row: &NewAppointmentRow<'_>,
-    reminders: &[NewReminder<'_>],
-) -> QueryResult<InsertedAppointment> {
     let empty = serde_json::Value::Object(serde_json::Map::new());
-    let inserted = diesel::insert_into(appointments::table)
+    diesel::insert_into(appointments::table)
         .values((
             appointments::id.eq(row.id),
             appointments::tenant_id.eq(row.tenant_id),
@@ -337,21 +307,19 @@ pub async fn insert_appointment_returning(
             appointments::booker_id.eq(row.catalog.booker_id),
             appointments::source.eq(row.source),
             appointments::metadata.eq(row.metadata.unwrap_or(&empty)),
+            appointments::status.eq(NEW_STATUS),
+            appointments::status_changed_at.eq(booked_at),
+            appointments::created_at.eq(booked_at),
+            appointments::updated_at.eq(booked_at),
         ))
-        .returning((
-            appointments::status,
-            appointments::status_changed_at,
-            appointments::created_at,
-        ))
-        .get_result(connection)
+        .execute(&mut connection)
         .await?;
-    insert_reminders(connection, row.id, row.tenant_id, reminders).await?;
-    Ok(inserted)
+    Ok(())
 }
 
 /// Inserts reminders of an appointment.
 pub async fn insert_reminders(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     appointment_id: Uuid,
     tenant_id: Uuid,
     reminders: &[NewReminder<'_>],
@@ -377,7 +345,7 @@ pub async fn insert_reminders(
         .collect();
     diesel::insert_into(appointment_reminders::table)
         .values(reminder_rows)
-        .execute(connection)
+        .execute(&mut connection)
         .await?;
     Ok(())
 }

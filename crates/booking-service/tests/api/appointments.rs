@@ -50,7 +50,10 @@ async fn booking_writes_the_appointment_and_publishes_it_through_the_outbox() {
         .json()
         .await
         .unwrap();
-    assert_eq!(fetched["id"], created["id"]);
+    assert_eq!(
+        fetched, created,
+        "the answer is built from what was written, not read back: it must be what is stored"
+    );
     app.stop().await;
 }
 

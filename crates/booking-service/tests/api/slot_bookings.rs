@@ -230,3 +230,158 @@ async fn a_crm_booking_retried_with_its_idempotency_key_is_booked_once() {
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     app.stop().await;
 }
+
+/// Books `slot_id` of `product_id` for `booker`; returns the answer's customer id.
+async fn book_for(
+    app: &TestApp,
+    key: &str,
+    product_id: &str,
+    slot_id: &Value,
+    booker: Value,
+) -> String {
+    let (status, booked, _) = app
+        .send_request(
+            app.client
+                .post(format!("{}/v1/bookings", app.address))
+                .json(&json!({"product_id": product_id, "slot_id": slot_id, "booker": booker})),
+            key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    booked["customer"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_returning_customer_is_recognised_by_names_and_a_confirming_detail_and_filled_in() {
+    let app = TestApp::spawn().await;
+    let (tenant_id, key) = app.create_tenant("Praxis").await;
+    let catalog = seed_catalog(&app, tenant_id, CatalogSpec::default()).await;
+    let product = catalog.gymnastics_60.to_string();
+    // Hans alone gives gymnastics, four hours a day: four slots a day, each booked once.
+    let mut items = Vec::new();
+    for days_ahead in [8, 9] {
+        let day = date_in(days_ahead, chrono_tz::Europe::Berlin);
+        let (status, slots) = app
+            .get_json(&key, &format!("/v1/slots?product_id={product}&date={day}"))
+            .await;
+        assert_eq!(status, 200, "{slots}");
+        items.extend(slots["items"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(items.len(), 8);
+    let slot = |booking: usize| &items[booking]["slot_id"];
+
+    let grace = book_for(
+        &app,
+        &key,
+        &product,
+        slot(0),
+        json!({"first_name": "Grace", "last_name": "Hopper", "phone": "+12015550107"}),
+    )
+    .await;
+    let same_phone = book_for(
+        &app,
+        &key,
+        &product,
+        slot(1),
+        json!({"first_name": "GRACE", "last_name": "hopper", "phone": "+1 201 555 0107",
+               "email": "grace@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        same_phone, grace,
+        "same names and phone are the same customer"
+    );
+    let (_, stored) = app.get_json(&key, &format!("/v1/customers/{grace}")).await;
+    assert_eq!(stored["email"], "grace@example.com", "{stored}");
+    assert_eq!(stored["phone"], "+12015550107", "{stored}");
+    assert_eq!(stored["first_name"], "Grace", "the stored names stay");
+
+    // A date of birth confirms on its own: the phone is not compared then.
+    let born = book_for(
+        &app,
+        &key,
+        &product,
+        slot(2),
+        json!({"first_name": "Grace", "last_name": "Hopper", "date_of_birth": "1906-12-09",
+               "phone": "+12015550999"}),
+    )
+    .await;
+    assert_ne!(
+        born, grace,
+        "the first Grace has no date of birth to confirm her"
+    );
+    let born_again = book_for(
+        &app,
+        &key,
+        &product,
+        slot(3),
+        json!({"first_name": "Grace", "last_name": "Hopper", "date_of_birth": "1906-12-09",
+               "city": "Arlington"}),
+    )
+    .await;
+    assert_eq!(born_again, born);
+    let (_, stored) = app.get_json(&key, &format!("/v1/customers/{born}")).await;
+    assert_eq!(stored["city"], "Arlington", "{stored}");
+    assert_eq!(
+        stored["phone"], "+12015550999",
+        "what was not mentioned is kept"
+    );
+
+    let names_only = book_for(
+        &app,
+        &key,
+        &product,
+        slot(4),
+        json!({"first_name": "Grace", "last_name": "Hopper"}),
+    )
+    .await;
+    assert!(
+        names_only != grace && names_only != born,
+        "names alone never merge two people"
+    );
+
+    let by_id = book_for(
+        &app,
+        &key,
+        &product,
+        slot(5),
+        json!({"id": grace, "first_name": "Grace", "last_name": "Hopper", "zip": "10001",
+               "email": "grace@navy.mil"}),
+    )
+    .await;
+    assert_eq!(by_id, grace);
+    let (_, stored) = app.get_json(&key, &format!("/v1/customers/{grace}")).await;
+    assert_eq!(stored["zip"], "10001", "{stored}");
+    assert_eq!(
+        stored["email"], "grace@navy.mil",
+        "what was told anew replaces what was"
+    );
+    assert_eq!(stored["phone"], "+12015550107");
+
+    // Another tenant cannot reach the first tenant's customer, by id or by details.
+    let (other_tenant, other_key) = app.create_tenant("Salon").await;
+    let other_catalog = seed_catalog(&app, other_tenant, CatalogSpec::default()).await;
+    let other_product = other_catalog.gymnastics_60.to_string();
+    let day = date_in(8, chrono_tz::Europe::Berlin);
+    let (_, other_slots) = app
+        .get_json(
+            &other_key,
+            &format!("/v1/slots?product_id={other_product}&date={day}"),
+        )
+        .await;
+    let elsewhere = book_for(
+        &app,
+        &other_key,
+        &other_product,
+        &other_slots["items"][0]["slot_id"],
+        json!({"id": grace, "first_name": "Grace", "last_name": "Hopper",
+               "phone": "+12015550107"}),
+    )
+    .await;
+    assert_ne!(elsewhere, grace);
+    let (status, _) = app
+        .get_json(&key, &format!("/v1/customers/{elsewhere}"))
+        .await;
+    assert_eq!(status, 404);
+}
