@@ -285,20 +285,14 @@ pub async fn resolve(
         Some(confirmation) => find_fill_or_insert_sql(confirmation, person.first_name.is_some()),
         None => INSERT_ONLY.as_str(),
     };
-    use diesel::sql_types::{Date, Nullable, Text};
+    use diesel::sql_types::Text;
     // A customer found and then soft-deleted before the update reached them yields no row;
     // the second attempt no longer finds them and creates one.
     for _ in 0..2 {
-        let resolved: Option<ResolvedRow> = PreparedSql::new(sql)
+        let statement = PreparedSql::new(sql)
             .bind::<diesel::sql_types::Uuid, _>(tenant_id)
-            .bind::<Text, _>(names::fold(&last_name))
-            .bind::<Nullable<Date>, _>(person.date_of_birth)
-            .bind::<Nullable<Text>, _>(&person.phone)
-            .bind::<Nullable<Text>, _>(&person.email)
-            .bind::<Nullable<Text>, _>(&person.street)
-            .bind::<Nullable<Text>, _>(&person.zip)
-            .bind::<Nullable<Text>, _>(&person.city)
-            .bind::<Nullable<Text>, _>(&person.country)
+            .bind::<Text, _>(names::fold(&last_name));
+        let resolved: Option<ResolvedRow> = bind_details(statement, person)
             .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
             .bind::<Text, _>(&display_name)
             .bind::<Text, _>(names::fold(&first_name))
@@ -323,7 +317,6 @@ async fn fill_in(
     id: Uuid,
     person: &Person,
 ) -> QueryResult<Option<ResolvedCustomer>> {
-    use diesel::sql_types::{Date, Nullable, Text};
     static FILL_IN_KNOWN: LazyLock<String> = LazyLock::new(|| {
         format!(
             "UPDATE customers SET {FILL_IN} \
@@ -331,9 +324,21 @@ async fn fill_in(
              RETURNING id, name, phone_e164, locale"
         )
     });
-    let known: Option<ResolvedRow> = PreparedSql::new(FILL_IN_KNOWN.as_str())
+    let statement = PreparedSql::new(FILL_IN_KNOWN.as_str())
         .bind::<diesel::sql_types::Uuid, _>(id)
-        .bind::<diesel::sql_types::Uuid, _>(tenant_id)
+        .bind::<diesel::sql_types::Uuid, _>(tenant_id);
+    let known: Option<ResolvedRow> = bind_details(statement, person)
+        .get_result(connection)
+        .await
+        .optional()?;
+    Ok(known.map(ResolvedCustomer::from))
+}
+
+/// Binds `person`'s details as `$3`–`$9` of `statement`, in [`FILL_IN`]'s order: date of
+/// birth, phone, email, street, zip, city, country.
+fn bind_details<'a>(statement: PreparedSql<'a>, person: &'a Person) -> PreparedSql<'a> {
+    use diesel::sql_types::{Date, Nullable, Text};
+    statement
         .bind::<Nullable<Date>, _>(person.date_of_birth)
         .bind::<Nullable<Text>, _>(&person.phone)
         .bind::<Nullable<Text>, _>(&person.email)
@@ -341,10 +346,6 @@ async fn fill_in(
         .bind::<Nullable<Text>, _>(&person.zip)
         .bind::<Nullable<Text>, _>(&person.city)
         .bind::<Nullable<Text>, _>(&person.country)
-        .get_result(connection)
-        .await
-        .optional()?;
-    Ok(known.map(ResolvedCustomer::from))
 }
 
 #[cfg(test)]
