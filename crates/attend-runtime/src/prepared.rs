@@ -19,29 +19,24 @@ use diesel::{QueryResult, result::Error};
 
 /// A statement written as text, with its parameters numbered `$1`, `$2`, ... in the order
 /// they are [bound](PreparedSql::bind); a parameter may be named more than once. Rows load
-/// into `QueryableByName` types (`ST` = [`Untyped`]), or `Queryable` ones when `ST` names
-/// the row's SQL types.
+/// into `QueryableByName` types, as with `diesel::sql_query`.
 ///
 /// The text must not hold a `$` other than these placeholders (no dollar quoting, no `$` in
 /// a literal).
-pub struct PreparedSql<'a, ST = Untyped> {
+pub struct PreparedSql<'a> {
     sql: &'static str,
     binds: Vec<Box<dyn PushBind + Send + Sync + 'a>>,
-    row: PhantomData<fn() -> ST>,
 }
 
-impl<'a> PreparedSql<'a, Untyped> {
+impl<'a> PreparedSql<'a> {
     /// Starts a statement with the text `sql`.
     pub fn new(sql: &'static str) -> Self {
         Self {
             sql,
             binds: Vec::new(),
-            row: PhantomData,
         }
     }
-}
 
-impl<'a, ST> PreparedSql<'a, ST> {
     /// Binds the next parameter, `$n` for the n-th call, as SQL type `T`.
     pub fn bind<T, U>(mut self, value: U) -> Self
     where
@@ -55,18 +50,9 @@ impl<'a, ST> PreparedSql<'a, ST> {
         }));
         self
     }
-
-    /// The same statement, its rows read as the SQL types `Row` (for `Queryable` rows).
-    pub fn returning<Row>(self) -> PreparedSql<'a, Row> {
-        PreparedSql {
-            sql: self.sql,
-            binds: self.binds,
-            row: PhantomData,
-        }
-    }
 }
 
-impl<ST> QueryFragment<Pg> for PreparedSql<'_, ST> {
+impl QueryFragment<Pg> for PreparedSql<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         // diesel numbers the binds itself as it pushes them, so the text is cut at each
         // placeholder and the parameter it names is pushed there.
@@ -94,14 +80,14 @@ fn placeholder_error(sql: &str, what: &str) -> Error {
     Error::QueryBuilderError(format!("{what} in the statement {sql:?}").into())
 }
 
-impl<ST> QueryId for PreparedSql<'_, ST> {
+impl QueryId for PreparedSql<'_> {
     type QueryId = ();
     // Not static: diesel-async then caches the statement by its text.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<ST> Query for PreparedSql<'_, ST> {
-    type SqlType = ST;
+impl Query for PreparedSql<'_> {
+    type SqlType = Untyped;
 }
 
 /// One bound value and the SQL type it is sent as.
