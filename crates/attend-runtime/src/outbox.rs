@@ -77,7 +77,9 @@ pub enum RelayWake {
 ///
 /// It takes the connection by shared reference so that a caller can pipeline it with the
 /// other writes of its transaction (diesel-async sends futures polled together on one
-/// connection without waiting for each answer; Postgres still runs them in order).
+/// connection without waiting for each answer). Postgres runs them in the order their
+/// executions are issued, which for a statement not yet prepared on the connection is after
+/// its prepare has answered: pipeline only writes whose order does not matter.
 pub async fn enqueue_with<E: Event>(
     mut connection: &AsyncPgConnection,
     tenant_id: Option<Uuid>,
