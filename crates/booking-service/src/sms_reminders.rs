@@ -20,6 +20,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use attend_runtime::outbox::RelayWake;
+use attend_runtime::pipelined::PipelinedTransaction;
 
 use crate::auth::Tenant;
 use crate::booking::BookingError;
@@ -411,7 +412,13 @@ pub async fn create(
                 // Its own transaction, not run_once: the trigger notifies the relay.
                 relay_wake: RelayWake::Notify,
             };
-            commands::schedule(connection, tenant.id, &tenant.name, command).await?;
+            commands::schedule(
+                &mut PipelinedTransaction::within(connection),
+                tenant.id,
+                &tenant.name,
+                command,
+            )
+            .await?;
             diesel::insert_into(sms_reminders::table)
                 .values((
                     sms_reminders::reminder_id.eq(reminder_id),

@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use attend_runtime::outbox::{self, RelayWake};
+use attend_runtime::pipelined::PipelinedTransaction;
 
 use super::customers::{self, Person, missing_info};
 use super::slots::{ProductSchedule, cached_schedule, entity_zone, step_of};
@@ -171,21 +172,26 @@ pub fn new_reminders(messages: &[PlannedMessage]) -> Vec<NewReminder<'_>> {
 /// outbox, in the caller's transaction. Returns what was stored. `POST /v1/appointments`
 /// and the `/reminder` dialect both book through here.
 pub async fn schedule(
-    connection: &mut AsyncPgConnection,
+    transaction: &mut PipelinedTransaction<'_>,
     tenant_id: Uuid,
     tenant_name: &str,
     command: ScheduleAppointment<'_>,
 ) -> QueryResult<(AppointmentRecord, Vec<ReminderRow>)> {
     let appointment = command.appointment;
     let reminders = new_reminders(command.messages);
-    let mut customer = queries::find_or_create_booked_customer(
-        connection,
-        tenant_id,
-        &appointment.customer_name,
-        &appointment.customer_phone,
-        &appointment.customer_locale,
-    )
-    .await?;
+    let mut customer = transaction
+        .first_statement(async |connection| {
+            queries::find_or_create_booked_customer(
+                connection,
+                tenant_id,
+                &appointment.customer_name,
+                &appointment.customer_phone,
+                &appointment.customer_locale,
+            )
+            .await
+        })
+        .await?;
+    let connection = transaction.connection().await?;
     let customer_id = customer.id;
     if let Some((first_name, last_name)) = command.names {
         queries::set_customer_names(connection, customer_id, first_name, last_name).await?;
@@ -285,11 +291,16 @@ struct NewAppointmentWrites<'a> {
 }
 
 /// Sends the appointment, reminder and outbox inserts of a new appointment together, in
-/// one round trip instead of three: nothing in one depends on another's answer, and
-/// Postgres runs them in the order sent (diesel-async pipelines futures polled together on
-/// one connection), in the caller's transaction. The first failure in that order is
-/// returned: when the appointment insert fails, the later ones fail only because the
-/// transaction is aborted.
+/// one round trip instead of three: nothing in one depends on another's answer
+/// (diesel-async pipelines futures polled together on one connection), in the caller's
+/// transaction. The first failure in that order is returned: when the appointment insert
+/// fails, the later ones fail only because the transaction is aborted.
+///
+/// Postgres runs them in the order their executions are issued, and diesel-async issues a
+/// statement not yet prepared on the connection only once its prepare has answered. The
+/// reminders need the appointment row (a foreign key), and they are safe: the appointment
+/// insert is one statement text, prepared on a connection no later than any reminder
+/// insert, so its execution always goes first. The outbox row needs neither.
 async fn write_new_appointment(
     connection: &AsyncPgConnection,
     writes: NewAppointmentWrites<'_>,
@@ -372,13 +383,21 @@ async fn business_of(
 /// Books `command.slot` at `now`. The product's schedule comes from `cache` when it holds
 /// a current one; the slot itself is always decided by the database.
 pub async fn book(
-    connection: &mut AsyncPgConnection,
+    transaction: &mut PipelinedTransaction<'_>,
     tenant_id: Uuid,
     command: BookSlot,
     now: DateTime<Utc>,
     cache: Option<&CalendarCache>,
 ) -> Result<BookingView, BookingError> {
-    let schedule = cached_schedule(connection, tenant_id, command.product_id, now, cache).await?;
+    // Read before BEGIN: a refused request then costs no transaction at all.
+    let schedule = cached_schedule(
+        transaction.connection_for_reads()?,
+        tenant_id,
+        command.product_id,
+        now,
+        cache,
+    )
+    .await?;
     let context = &schedule.context;
     if command
         .appointment_type_id
@@ -416,9 +435,21 @@ pub async fn book(
         return Err(BookingError::MissingInfo(missing));
     }
 
-    let candidates = bookable_agents(connection, &schedule, command.slot, now).await?;
+    let candidates = bookable_agents(
+        transaction.connection_for_reads()?,
+        &schedule,
+        command.slot,
+        now,
+    )
+    .await?;
     let locale = &context.entity.locale;
-    let booker = customers::resolve(connection, tenant_id, &command.booker, locale).await?;
+    // The booker's statement goes out with BEGIN.
+    let booker = transaction
+        .first_statement(async |connection| {
+            customers::resolve(connection, tenant_id, &command.booker, locale).await
+        })
+        .await?;
+    let connection = transaction.connection().await?;
     let participant_customer = match &command.participant {
         Some(participant) => customers::resolve(connection, tenant_id, participant, locale).await?,
         None => booker.clone(),

@@ -263,7 +263,7 @@ fn write_find_fill_or_insert(confirmation: Confirmation, match_first_name: bool)
 /// Names alone never merge two people: without a date of birth or a phone to confirm, a
 /// new customer is created.
 pub async fn resolve(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     tenant_id: Uuid,
     person: &Person,
     locale: &str,
@@ -299,7 +299,7 @@ pub async fn resolve(
             .bind::<Text, _>(&first_name)
             .bind::<Text, _>(&last_name)
             .bind::<Text, _>(locale)
-            .get_result(connection)
+            .get_result(&mut connection)
             .await
             .optional()?;
         if let Some(resolved) = resolved {
@@ -312,7 +312,7 @@ pub async fn resolve(
 /// Stores what the caller just told us about the tenant's live customer `id`, keeping what
 /// they did not mention; `None` when there is no such customer. One statement.
 async fn fill_in(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     tenant_id: Uuid,
     id: Uuid,
     person: &Person,
@@ -328,7 +328,7 @@ async fn fill_in(
         .bind::<diesel::sql_types::Uuid, _>(id)
         .bind::<diesel::sql_types::Uuid, _>(tenant_id);
     let known: Option<ResolvedRow> = bind_details(statement, person)
-        .get_result(connection)
+        .get_result(&mut connection)
         .await
         .optional()?;
     Ok(known.map(ResolvedCustomer::from))

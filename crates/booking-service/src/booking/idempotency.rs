@@ -5,7 +5,7 @@
 //! the retry reads its stored answer; if it rolled back (it failed), the key is free again
 //! and the retry does the work itself. Keys live 24 hours.
 //!
-//! A handler calls [`claim`] first in its transaction, does its work, then [`remember`]s
+//! [`run_once`] claims the key first in its transaction, runs the work, then remembers
 //! the answer before committing.
 
 use actix_web::http::StatusCode;
@@ -13,13 +13,14 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use attend_runtime::Problem;
 use attend_runtime::db::DbPool;
 use attend_runtime::outbox::RelayWaker;
+use attend_runtime::pipelined::PipelinedTransaction;
 
 use crate::db::schema::idempotency_keys;
 use crate::error::ApiError;
@@ -113,24 +114,15 @@ impl RequestKey {
     }
 }
 
-/// Claims the request's key inside the caller's transaction. Returns the stored answer
-/// when the key already answered this same request (the caller replays it and does
-/// nothing), or `None` when the caller should do the work (also when there is no key).
-async fn claim(
-    connection: &mut AsyncPgConnection,
-    tenant_id: Uuid,
-    request_key: &RequestKey,
-) -> Result<Option<StoredAnswer>, ApiError> {
-    match request_key.key.as_deref() {
-        Some(key) => claim_key(connection, tenant_id, key, &request_key.fingerprint).await,
-        None => Ok(None),
-    }
-}
-
 /// Runs `work` in one transaction, at most once per `Idempotency-Key`: a retried request
 /// gets the stored answer of the first (and `true`) without `work` running again; a request
 /// without a key simply runs. The key is claimed and the answer stored in `work`'s
 /// transaction, so a crash leaves neither a half-done write nor a key without its answer.
+///
+/// The transaction's `BEGIN` goes out with its first statement: the key's claim, or else
+/// the first statement `work` sends through [`PipelinedTransaction::first_statement`] (or
+/// [`PipelinedTransaction::connection`]). `work` may read through
+/// [`PipelinedTransaction::connection_for_reads`] before that.
 ///
 /// After the commit it wakes the outbox relay through `relay_waker`, so `work` may enqueue
 /// its events with [`attend_runtime::outbox::RelayWake::InProcess`] (no `NOTIFY`, which
@@ -143,21 +135,22 @@ pub async fn run_once<Work>(
     work: Work,
 ) -> Result<(StoredAnswer, bool), ApiError>
 where
-    for<'c> Work: AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<StoredAnswer, ApiError>
-        + SendAsyncFn<&'c mut AsyncPgConnection, Result<StoredAnswer, ApiError>, Fut: Send>
-        + Send,
+    Work:
+        for<'t, 'c> AsyncFnOnce(&'t mut PipelinedTransaction<'c>) -> Result<StoredAnswer, ApiError>,
 {
     let mut connection = pool.get().await?;
-    let outcome = connection
-        .transaction::<_, ApiError, _>(async |connection| {
-            if let Some(stored) = claim(connection, tenant_id, request_key).await? {
-                return Ok((stored, true));
+    let mut transaction = PipelinedTransaction::begin(&mut connection)?;
+    let outcome = claim_work_remember(&mut transaction, tenant_id, request_key, work).await;
+    match &outcome {
+        Ok(_) => transaction.commit().await?,
+        Err(_) => {
+            // The work's error is the answer; a failed rollback has already marked the
+            // connection broken, so the pool discards it.
+            if let Err(error) = transaction.rollback().await {
+                tracing::warn!(error.message = %error, "rollback failed");
             }
-            let answer = work(connection).await?;
-            remember(connection, tenant_id, request_key, &answer).await?;
-            Ok((answer, false))
-        })
-        .await;
+        }
+    }
     // Committed work may have written events; a replay wrote none.
     if matches!(outcome, Ok((_, false))) {
         relay_waker.wake();
@@ -165,34 +158,43 @@ where
     outcome
 }
 
-/// An async closure whose future is nameable, so that a bound can ask for it to be `Send`
-/// (what a pooled transaction needs); the same device diesel-async uses, which it keeps
-/// private.
-pub trait SendAsyncFn<Arg, Output>:
-    AsyncFnOnce(Arg) -> Output + FnOnce(Arg) -> <Self as SendAsyncFn<Arg, Output>>::Fut
-{
-    /// The closure's future.
-    type Fut: Future<Output = Output>;
-}
-
-impl<F, Arg, Fut, Output> SendAsyncFn<Arg, Output> for F
+/// Claims the request's key (when it has one), runs `work` unless the key already answered
+/// this same request, and stores the answer under the key.
+async fn claim_work_remember<Work>(
+    transaction: &mut PipelinedTransaction<'_>,
+    tenant_id: Uuid,
+    request_key: &RequestKey,
+    work: Work,
+) -> Result<(StoredAnswer, bool), ApiError>
 where
-    F: AsyncFnOnce(Arg) -> Output + FnOnce(Arg) -> Fut,
-    Fut: Future<Output = Output>,
+    Work:
+        for<'t, 'c> AsyncFnOnce(&'t mut PipelinedTransaction<'c>) -> Result<StoredAnswer, ApiError>,
 {
-    type Fut = Fut;
+    if let Some(key) = request_key.key.as_deref() {
+        let fingerprint = &request_key.fingerprint;
+        let stored = transaction
+            .first_statement(async |connection| {
+                claim_key(connection, tenant_id, key, fingerprint).await
+            })
+            .await?;
+        if let Some(stored) = stored {
+            return Ok((stored, true));
+        }
+    }
+    let answer = work(transaction).await?;
+    if let Some(key) = request_key.key.as_deref() {
+        remember(transaction.connection().await?, tenant_id, key, &answer).await?;
+    }
+    Ok((answer, false))
 }
 
 /// Stores `answer` under the request's key, in the transaction that did the work.
 async fn remember(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
-    request_key: &RequestKey,
+    key: &str,
     answer: &StoredAnswer,
 ) -> Result<(), ApiError> {
-    let Some(key) = request_key.key.as_deref() else {
-        return Ok(());
-    };
     let body = serde_json::to_vec(&answer.body)
         .map_err(|error| anyhow::Error::new(error).context("failed to encode the answer"))?;
     diesel::update(idempotency_keys::table.find((tenant_id, key)))
@@ -208,7 +210,7 @@ async fn remember(
 
 /// Claims `key` for this request, or returns the stored answer of the request that holds it.
 async fn claim_key(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     tenant_id: Uuid,
     key: &str,
     fingerprint: &[u8],
@@ -216,7 +218,7 @@ async fn claim_key(
     let expired = Utc::now() - Duration::hours(KEY_LIFETIME_HOURS);
     diesel::delete(idempotency_keys::table.find((tenant_id, key)))
         .filter(idempotency_keys::created_at.lt(expired))
-        .execute(connection)
+        .execute(&mut connection)
         .await?;
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
@@ -225,7 +227,7 @@ async fn claim_key(
             idempotency_keys::request_hash.eq(fingerprint),
         ))
         .on_conflict_do_nothing()
-        .execute(connection)
+        .execute(&mut connection)
         .await?;
     if inserted == 1 {
         return Ok(None);
@@ -238,7 +240,7 @@ async fn claim_key(
                 idempotency_keys::response_status,
                 idempotency_keys::response_body,
             ))
-            .first(connection)
+            .first(&mut connection)
             .await?;
     if stored_fingerprint != fingerprint {
         return Err(Problem::new(

@@ -215,7 +215,7 @@ const FIND_OR_CREATE_BOOKED_CUSTOMER: &str = "\
 /// that a booking need not read them back. One round trip.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
 pub async fn find_or_create_booked_customer(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     tenant_id: Uuid,
     name: &str,
     phone_e164: &str,
@@ -238,7 +238,7 @@ pub async fn find_or_create_booked_customer(
             .bind::<Text, _>(name)
             .bind::<Text, _>(first_name)
             .bind::<Text, _>(last_name)
-            .get_result(connection)
+            .get_result(&mut connection)
             .await
             .optional()?;
         if let Some(customer) = customer {

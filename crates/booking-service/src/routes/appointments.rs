@@ -168,7 +168,10 @@ pub async fn create_appointment(
     tracing::Span::current().record("appointment_id", tracing::field::display(appointment_id));
 
     let (answer, replayed) =
-        idempotency::run_once(&state.pool, &state.relay_waker, tenant.id, &request_key, async |connection| {
+        idempotency::run_once(&state.pool, &state.relay_waker, tenant.id, &request_key, async |transaction| {
+            // The catalog reads need no transaction; BEGIN goes out with the customer's
+            // statement in commands::schedule.
+            let connection = transaction.connection_for_reads()?;
             let plan_request = PlanRequest {
                 appointment_type_id: appointment.appointment_type_id,
                 reminders: appointment.reminders.as_deref(),
@@ -216,7 +219,7 @@ pub async fn create_appointment(
                 relay_wake: RelayWake::InProcess,
             };
             let (stored, stored_reminders) =
-                commands::schedule(connection, tenant.id, &tenant.name, command).await?;
+                commands::schedule(transaction, tenant.id, &tenant.name, command).await?;
             let response = to_response(stored, stored_reminders);
             tracing::info!(reminders = response.reminders.len(), "appointment booked");
             StoredAnswer::json(StatusCode::CREATED, response)
@@ -257,7 +260,8 @@ pub async fn cancel_appointment(
         &state.relay_waker,
         tenant.id,
         &request_key,
-        async |connection| {
+        async |transaction| {
+            let connection = transaction.connection().await?;
             let command = CancelBooking {
                 appointment_id,
                 slot: None,
@@ -295,7 +299,8 @@ pub async fn record_no_show(
         &state.relay_waker,
         tenant.id,
         &request_key,
-        async |connection| {
+        async |transaction| {
+            let connection = transaction.connection().await?;
             commands::record_no_show(
                 connection,
                 tenant.id,

@@ -263,11 +263,12 @@ pub async fn create_booking(
         &state.relay_waker,
         tenant.id,
         &request_key,
-        async |connection| {
+        async |transaction| {
             let booked =
-                commands::book(connection, tenant.id, command, now, Some(&state.calendars))
+                commands::book(transaction, tenant.id, command, now, Some(&state.calendars))
                     .await
                     .map_err(native_problem)?;
+            let connection = transaction.connection().await?;
             let response = load_response(connection, tenant.id, booked.appointment_id).await?;
             StoredAnswer::json(StatusCode::CREATED, response)
         },
@@ -304,7 +305,8 @@ pub async fn move_appointment(
         &state.relay_waker,
         tenant.id,
         &request_key,
-        async |connection| {
+        async |transaction| {
+            let connection = transaction.connection().await?;
             commands::move_booking(
                 connection,
                 tenant.id,

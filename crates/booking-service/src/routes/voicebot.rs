@@ -19,6 +19,7 @@ use uuid::Uuid;
 use attend_runtime::Problem;
 use attend_runtime::http::{JsonBytes, parse_json};
 use attend_runtime::outbox::RelayWake;
+use attend_runtime::pipelined::PipelinedTransaction;
 
 use crate::auth::Tenant;
 use crate::booking::commands::{self, BookSlot, BookingView, CancelBooking, MoveBooking};
@@ -356,7 +357,7 @@ async fn write_action(
         &state.relay_waker,
         tenant.id,
         &request_key,
-        async |connection| command.run(connection, tenant, state, now).await,
+        async |transaction| command.run(transaction, tenant, state, now).await,
     )
     .await;
     // After the commit, whatever the answer: a refused booking may mean a cached busy time
@@ -469,7 +470,7 @@ impl WriteCommand {
 
     async fn run(
         &self,
-        connection: &mut AsyncPgConnection,
+        transaction: &mut PipelinedTransaction<'_>,
         tenant: &Tenant,
         state: &AppState,
         now: DateTime<Utc>,
@@ -477,18 +478,21 @@ impl WriteCommand {
         let cache = Some(&*state.calendars);
         match self {
             Self::Book(command) => {
-                let booked = commands::book(connection, tenant.id, (**command).clone(), now, cache)
-                    .await
-                    .map_err(|error| booking_problem(error, "slotId"))?;
+                let booked =
+                    commands::book(transaction, tenant.id, (**command).clone(), now, cache)
+                        .await
+                        .map_err(|error| booking_problem(error, "slotId"))?;
                 StoredAnswer::json(StatusCode::OK, booking_answer(&booked))
             }
             Self::Modify(command) => {
+                let connection = transaction.connection().await?;
                 let moved = commands::move_booking(connection, tenant.id, *command, now, cache)
                     .await
                     .map_err(|error| booking_problem(error, "slotIdNew"))?;
                 StoredAnswer::json(StatusCode::OK, booking_answer(&moved))
             }
             Self::Cancel(command) => {
+                let connection = transaction.connection().await?;
                 let cancelled = commands::cancel(connection, tenant.id, command.clone(), now)
                     .await
                     .map_err(|error| booking_problem(error, "slotId"))?;
