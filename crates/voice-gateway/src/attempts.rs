@@ -353,14 +353,14 @@ pub async fn insert(
 /// Returns the attempt `id`, locked until the transaction ends.
 #[tracing::instrument(skip_all, fields(attempt_id = %id))]
 pub async fn lock(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<CallAttempt>> {
     let row = call_attempts::table
         .find(id)
         .for_update()
         .select(CallAttemptRow::as_select())
-        .first(connection)
+        .first(&mut connection)
         .await
         .optional()?;
     row.map(CallAttemptRow::into_domain).transpose()
@@ -866,7 +866,7 @@ pub async fn settle_at(
 /// before the window is taken over in place (the conflict's update), a live one is left as it
 /// is and nothing is written, so the answer is whether a row was written.
 pub async fn record_nonce(
-    connection: &mut AsyncPgConnection,
+    mut connection: &AsyncPgConnection,
     nonce: &str,
     window: Duration,
 ) -> QueryResult<bool> {
@@ -882,7 +882,7 @@ pub async fn record_nonce(
         .do_update()
         .set(webhook_nonces::seen_at.eq(diesel::upsert::excluded(webhook_nonces::seen_at)))
         .filter(webhook_nonces::seen_at.lt(now - window))
-        .execute(connection)
+        .execute(&mut connection)
         .await?;
     Ok(written == 1)
 }

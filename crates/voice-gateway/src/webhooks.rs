@@ -13,9 +13,10 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use attend_runtime::db::{DbPool, PooledConnection};
+use attend_runtime::pipelined::PipelinedTransaction;
 use attend_runtime::{Problem, Secret};
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -264,16 +265,78 @@ impl From<WebhookError> for Problem {
     }
 }
 
-/// Records the request's nonce in the webhook's transaction; a replay rolls it back.
-async fn claim_nonce(
-    connection: &mut AsyncPgConnection,
+/// Runs a webhook's effect in one transaction whose first round trip carries `BEGIN`, the
+/// record of the request's nonce and the lock of its attempt. A replayed nonce rolls it all
+/// back; `apply` gets the locked attempt, or `None` (logged) when the id is unknown.
+async fn in_transaction<T>(
+    state: &WebhookState,
     nonce: &SignedNonce,
-) -> Result<(), WebhookError> {
-    if attempts::record_nonce(connection, &nonce.0, REPLAY_WINDOW).await? {
-        Ok(())
-    } else {
-        Err(WebhookError::Replay)
+    attempt_id: Option<Uuid>,
+    webhook: &'static str,
+    apply: impl AsyncFnOnce(&mut AsyncPgConnection, Option<CallAttempt>) -> Result<T, WebhookError>,
+) -> Result<T, WebhookError> {
+    let mut connection = connection(state).await?;
+    let mut transaction = PipelinedTransaction::begin(&mut connection)?;
+    let outcome = async {
+        let attempt = transaction
+            .first_statement(async |connection| claim_and_lock(connection, nonce, attempt_id).await)
+            .await?;
+        if attempt.is_none() {
+            match attempt_id {
+                Some(attempt_id) => {
+                    tracing::warn!(webhook, %attempt_id, "webhook for an unknown attempt");
+                }
+                None => tracing::warn!(webhook, "webhook without a valid attempt id"),
+            }
+        }
+        apply(transaction.connection().await?, attempt).await
     }
+    .await;
+    match &outcome {
+        Ok(_) => transaction.commit().await?,
+        Err(_) => {
+            // The first error is the answer; a failed rollback has marked the connection
+            // broken, so the pool discards it.
+            if let Err(error) = transaction.rollback().await {
+                tracing::warn!(error.message = %error, "webhook rollback failed");
+            }
+        }
+    }
+    outcome
+}
+
+/// Records the request's nonce and locks its attempt, sent together.
+async fn claim_and_lock(
+    connection: &AsyncPgConnection,
+    nonce: &SignedNonce,
+    attempt_id: Option<Uuid>,
+) -> Result<Option<CallAttempt>, WebhookError> {
+    let lock = async {
+        match attempt_id {
+            Some(attempt_id) => attempts::lock(connection, attempt_id).await,
+            None => Ok(None),
+        }
+    };
+    let (fresh, attempt) = futures_util::join!(
+        attempts::record_nonce(connection, &nonce.0, REPLAY_WINDOW),
+        lock
+    );
+    match fresh {
+        Ok(true) => Ok(attempt?),
+        Ok(false) => Err(WebhookError::Replay),
+        // Two requests can only wait on each other here when they carry the same nonce for
+        // the same attempt (one holds the nonce, the other the attempt's lock): the one
+        // Postgres ends is the replay.
+        Err(error) if is_deadlock(&error) => Err(WebhookError::Replay),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn is_deadlock(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected")
+    )
 }
 
 async fn connection(state: &WebhookState) -> Result<PooledConnection, WebhookError> {
@@ -287,24 +350,24 @@ async fn answer_call(
     query: web::Query<WebhookQuery>,
     form: web::Form<CallbackForm>,
 ) -> Result<HttpResponse, Problem> {
-    let attempt_id = query.attempt_id();
-    let mut connection = connection(&state).await?;
-    let elements = connection
-        .transaction::<_, WebhookError, _>(async |connection| {
-            claim_nonce(connection, &nonce).await?;
-            apply_answer(connection, &state, attempt_id, &form).await
-        })
-        .await?;
+    let elements = in_transaction(
+        &state,
+        &nonce,
+        query.attempt_id(),
+        "answer",
+        async |connection, attempt| apply_answer(connection, &state, attempt, &form).await,
+    )
+    .await?;
     xml_response(&elements)
 }
 
 async fn apply_answer(
     connection: &mut AsyncPgConnection,
     state: &WebhookState,
-    attempt_id: Option<Uuid>,
+    attempt: Option<CallAttempt>,
     form: &CallbackForm,
 ) -> Result<Vec<Element>, WebhookError> {
-    let Some(attempt) = find(connection, attempt_id, "answer").await? else {
+    let Some(attempt) = attempt else {
         return Ok(call_flow::apology());
     };
     let context = CallContext::load(connection, state, &attempt).await?;
@@ -457,23 +520,25 @@ async fn receive_input(
     query: web::Query<WebhookQuery>,
     form: web::Form<CallbackForm>,
 ) -> Result<HttpResponse, Problem> {
-    let mut connection = connection(&state).await?;
-    let elements = connection
-        .transaction::<_, WebhookError, _>(async |connection| {
-            claim_nonce(connection, &nonce).await?;
-            apply_input(connection, &state, &query, &form).await
-        })
-        .await?;
+    let elements = in_transaction(
+        &state,
+        &nonce,
+        query.attempt_id(),
+        "input",
+        async |connection, attempt| apply_input(connection, &state, attempt, &query, &form).await,
+    )
+    .await?;
     xml_response(&elements)
 }
 
 async fn apply_input(
     connection: &mut AsyncPgConnection,
     state: &WebhookState,
+    attempt: Option<CallAttempt>,
     query: &WebhookQuery,
     form: &CallbackForm,
 ) -> Result<Vec<Element>, WebhookError> {
-    let Some(attempt) = find(connection, query.attempt_id(), "input").await? else {
+    let Some(attempt) = attempt else {
         return Ok(call_flow::apology());
     };
     let context = CallContext::load(connection, state, &attempt).await?;
@@ -535,12 +600,13 @@ async fn receive_machine(
     query: web::Query<WebhookQuery>,
     form: web::Form<CallbackForm>,
 ) -> Result<HttpResponse, Problem> {
-    let attempt_id = query.attempt_id();
-    let mut connection = connection(&state).await?;
-    connection
-        .transaction::<_, WebhookError, _>(async |connection| {
-            claim_nonce(connection, &nonce).await?;
-            let Some(attempt) = find(connection, attempt_id, "machine").await? else {
+    in_transaction(
+        &state,
+        &nonce,
+        query.attempt_id(),
+        "machine",
+        async |connection, attempt| {
+            let Some(attempt) = attempt else {
                 return Ok(());
             };
             if !attempt.is_batch_call() && attempt.outcome.is_none() && form.machine_answered() {
@@ -551,8 +617,9 @@ async fn receive_machine(
                     .await?;
             }
             Ok(())
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("OK"))
@@ -565,14 +632,14 @@ async fn receive_hangup(
     query: web::Query<WebhookQuery>,
     form: web::Form<CallbackForm>,
 ) -> Result<HttpResponse, Problem> {
-    let attempt_id = query.attempt_id();
-    let mut connection = connection(&state).await?;
-    connection
-        .transaction::<_, WebhookError, _>(async |connection| {
-            claim_nonce(connection, &nonce).await?;
-            apply_hangup(connection, attempt_id, &form).await
-        })
-        .await?;
+    in_transaction(
+        &state,
+        &nonce,
+        query.attempt_id(),
+        "hangup",
+        async |connection, attempt| apply_hangup(connection, attempt, &form).await,
+    )
+    .await?;
     // The call no longer holds a line: a call waiting for one may go now.
     state.wake_dialer.notify_one();
     Ok(HttpResponse::Ok()
@@ -582,10 +649,10 @@ async fn receive_hangup(
 
 async fn apply_hangup(
     connection: &mut AsyncPgConnection,
-    attempt_id: Option<Uuid>,
+    attempt: Option<CallAttempt>,
     form: &CallbackForm,
 ) -> Result<(), WebhookError> {
-    let Some(attempt) = find(connection, attempt_id, "hangup").await? else {
+    let Some(attempt) = attempt else {
         return Ok(());
     };
     if let Some(call_uuid) = form.call_uuid() {
@@ -632,23 +699,6 @@ async fn apply_hangup(
         attempts::settle(connection, &attempt, outcome, &detail, provider_ref).await?;
     }
     Ok(())
-}
-
-/// Returns the locked attempt of a webhook, or `None` (logged) when the id is unknown.
-async fn find(
-    connection: &mut AsyncPgConnection,
-    attempt_id: Option<Uuid>,
-    webhook: &'static str,
-) -> Result<Option<CallAttempt>, WebhookError> {
-    let Some(attempt_id) = attempt_id else {
-        tracing::warn!(webhook, "webhook without a valid attempt id");
-        return Ok(None);
-    };
-    let attempt = attempts::lock(connection, attempt_id).await?;
-    if attempt.is_none() {
-        tracing::warn!(webhook, %attempt_id, "webhook for an unknown attempt");
-    }
-    Ok(attempt)
 }
 
 /// Records the CallUUID, and that the callee picked up, on the locked `attempt`. A webhook
@@ -771,7 +821,23 @@ pub async fn prune_nonces(pool: DbPool, cancel: CancellationToken) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
     use super::*;
+
+    #[test]
+    fn only_a_deadlock_is_taken_for_a_concurrent_replay() {
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        assert!(is_deadlock(&error(
+            DatabaseErrorKind::Unknown,
+            "deadlock detected"
+        )));
+        assert!(!is_deadlock(&error(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint \"webhook_nonces_pkey\""
+        )));
+        assert!(!is_deadlock(&Error::NotFound));
+    }
 
     #[test]
     fn hangups_without_an_answer_map_to_outcomes() {

@@ -241,8 +241,8 @@ async fn a_nonce_is_refused_within_the_replay_window_and_taken_over_after_it() -
     let window = std::time::Duration::from_secs(300);
     let nonce = fresh_nonce();
 
-    assert!(attempts::record_nonce(&mut connection, &nonce, window).await?);
-    assert!(!attempts::record_nonce(&mut connection, &nonce, window).await?);
+    assert!(attempts::record_nonce(&connection, &nonce, window).await?);
+    assert!(!attempts::record_nonce(&connection, &nonce, window).await?);
 
     // Seen before the window: a carrier may reuse it, and it is recorded afresh.
     {
@@ -254,8 +254,8 @@ async fn a_nonce_is_refused_within_the_replay_window_and_taken_over_after_it() -
             .execute(&mut connection)
             .await?;
     }
-    assert!(attempts::record_nonce(&mut connection, &nonce, window).await?);
-    assert!(!attempts::record_nonce(&mut connection, &nonce, window).await?);
+    assert!(attempts::record_nonce(&connection, &nonce, window).await?);
+    assert!(!attempts::record_nonce(&connection, &nonce, window).await?);
     drop(connection);
     app.stop().await
 }
