@@ -290,17 +290,21 @@ struct NewAppointmentWrites<'a> {
     relay_wake: RelayWake,
 }
 
-/// Sends the appointment, reminder and outbox inserts of a new appointment together, in
-/// one round trip instead of three: nothing in one depends on another's answer
-/// (diesel-async pipelines futures polled together on one connection), in the caller's
-/// transaction. The first failure in that order is returned: when the appointment insert
-/// fails, the later ones fail only because the transaction is aborted.
+/// Sends the appointment, reminder and outbox inserts of a new appointment together: nothing
+/// in one depends on another's answer (diesel-async pipelines futures polled together on
+/// one connection), in the caller's transaction. The first failure in that order is
+/// returned: when the appointment insert fails, the later ones fail only because the
+/// transaction is aborted.
 ///
 /// Postgres runs them in the order their executions are issued, and diesel-async issues a
 /// statement not yet prepared on the connection only once its prepare has answered. The
-/// reminders need the appointment row (a foreign key), and they are safe: the appointment
-/// insert is one statement text, prepared on a connection no later than any reminder
-/// insert, so its execution always goes first. The outbox row needs neither.
+/// reminders need the appointment row (a foreign key). They follow it because their insert
+/// (a batch insert of a `Vec`, which diesel never caches) is prepared on every execution:
+/// its execution is issued a round trip after the appointment's. That costs a second round
+/// trip; a cacheable reminder insert would save it, but must then keep this order some
+/// other way (`tests/api/slot_bookings.rs`,
+/// `a_booking_after_a_move_on_a_fresh_connection_writes_its_reminder_after_its_appointment`,
+/// sets up the connection where it would break). The outbox row needs neither.
 async fn write_new_appointment(
     connection: &AsyncPgConnection,
     writes: NewAppointmentWrites<'_>,

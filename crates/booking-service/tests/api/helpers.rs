@@ -27,9 +27,17 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let env = TestEnv::new().await.expect("test environment");
-        let config =
-            Config::from_env(&Env::from_pairs(env.service_env()).with("ADMIN_TOKEN", ADMIN_TOKEN))
-                .expect("config");
+        Self::spawn_in(env, &[]).await
+    }
+
+    /// Starts the service on `env`'s database (a restart, when another instance used it
+    /// before), with `overrides` of its environment.
+    pub async fn spawn_in(env: TestEnv, overrides: &[(&str, &str)]) -> TestApp {
+        let mut service_env = Env::from_pairs(env.service_env()).with("ADMIN_TOKEN", ADMIN_TOKEN);
+        for &(name, value) in overrides {
+            service_env = service_env.with(name, value);
+        }
+        let config = Config::from_env(&service_env).expect("config");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let application = Application::build_with_listener(config, listener)
             .await
@@ -47,13 +55,23 @@ impl TestApp {
     }
 
     pub async fn stop(self) {
+        self.stop_keeping_database()
+            .await
+            .cleanup()
+            .await
+            .expect("cleanup");
+    }
+
+    /// Stops the service and returns its environment, database and queues intact, for
+    /// [`TestApp::spawn_in`].
+    pub async fn stop_keeping_database(self) -> TestEnv {
         self.stop.cancel();
         let stopped = tokio::time::timeout(Duration::from_secs(15), self.handle).await;
         assert!(
             matches!(stopped, Ok(Ok(Ok(())))),
             "the service did not stop cleanly: {stopped:?}"
         );
-        self.env.cleanup().await.expect("cleanup");
+        self.env
     }
 
     pub async fn create_tenant(&self, name: &str) -> (Uuid, String) {

@@ -385,3 +385,76 @@ async fn a_returning_customer_is_recognised_by_names_and_a_confirming_detail_and
         .await;
     assert_eq!(status, 404);
 }
+
+/// diesel-async issues a statement it has not yet prepared on a connection only after the
+/// prepare has answered, so of a booking's pipelined inserts a cached reminder insert can
+/// execute before an unprepared appointment insert. Here the only connection of a freshly
+/// started service prepares the one-reminder insert for a move first; the next booking must
+/// still write its reminder after its appointment.
+#[tokio::test]
+async fn a_booking_after_a_move_on_a_fresh_connection_writes_its_reminder_after_its_appointment() {
+    let app = TestApp::spawn().await;
+    let (tenant_id, key) = app.create_tenant("Praxis").await;
+    let catalog = seed_catalog(&app, tenant_id, CatalogSpec::default()).await;
+    let day = date_in(8, chrono_tz::Europe::Berlin);
+    let slots_url = format!(
+        "{}/v1/slots?product_id={}&date={day}",
+        app.address, catalog.massage_30
+    );
+    let (status, slots, _) = app
+        .send_request(app.client.get(&slots_url), &key, None)
+        .await;
+    assert_eq!(status, 200, "{slots}");
+    let slot = |index: usize| slots["items"][index]["slot_id"].clone();
+    let booking = |slot_id: Value, last_name: &str| {
+        json!({
+            "product_id": catalog.massage_30,
+            "slot_id": slot_id,
+            "booker": {"first_name": "Grace", "last_name": last_name, "phone": "+12015550107",
+                       "email": "grace@example.com", "date_of_birth": "1906-12-09"}
+        })
+    };
+    let (status, first, _) = app
+        .send_request(
+            app.client
+                .post(format!("{}/v1/bookings", app.address))
+                .json(&booking(slot(0), "Hopper")),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+
+    let env = app.stop_keeping_database().await;
+    let app = TestApp::spawn_in(env, &[("DB_POOL_SIZE", "1")]).await;
+    let (status, moved, _) = app
+        .send_request(
+            app.client
+                .post(format!(
+                    "{}/v1/appointments/{}/move",
+                    app.address,
+                    first["id"].as_str().unwrap()
+                ))
+                .json(&json!({"slot_id": slot(3)})),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    let (status, second, _) = app
+        .send_request(
+            app.client
+                .post(format!("{}/v1/bookings", app.address))
+                .json(&booking(slot(5), "Lovelace")),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        second["reminders"].as_array().map(Vec::len),
+        Some(1),
+        "{second}"
+    );
+    app.stop().await;
+}
