@@ -75,6 +75,29 @@ impl<'c> PipelinedTransaction<'c> {
         })
     }
 
+    /// Runs `work` in a transaction begun on `connection`: commits when it succeeds, rolls
+    /// back when it fails and returns its error (a rollback that fails too leaves the
+    /// connection marked broken, so the pool discards it).
+    pub async fn run<T, E>(
+        connection: &'c mut AsyncPgConnection,
+        work: impl for<'t> AsyncFnOnce(&'t mut PipelinedTransaction<'c>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let mut transaction = Self::begin(connection)?;
+        let outcome = work(&mut transaction).await;
+        match &outcome {
+            Ok(_) => transaction.commit().await?,
+            Err(_) => {
+                if let Err(error) = transaction.rollback().await {
+                    tracing::warn!(error.message = %error, "rollback failed");
+                }
+            }
+        }
+        outcome
+    }
+
     /// Works inside the caller's transaction on `connection`: statements go out as given, and
     /// [`Self::commit`] and [`Self::rollback`] send nothing.
     pub fn within(connection: &'c mut AsyncPgConnection) -> Self {

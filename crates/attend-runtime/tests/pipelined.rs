@@ -254,3 +254,43 @@ async fn inside_the_callers_transaction_nothing_is_begun_or_ended() {
     assert_eq!(notes(&mut observer, "pipelined_within").await, 0);
     assert!(!connection.is_broken());
 }
+
+#[tokio::test]
+async fn run_commits_what_succeeds_and_rolls_back_what_fails() {
+    let env = TestEnv::new().await.unwrap();
+    let mut connection = connect(&env).await;
+    let mut observer = connect(&env).await;
+    notes_table(&mut connection, "pipelined_run").await;
+
+    PipelinedTransaction::run(&mut connection, async |transaction| {
+        transaction
+            .first_statement(async |connection| {
+                insert_note(connection, "pipelined_run", "kept").await
+            })
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(notes(&mut observer, "pipelined_run").await, 1);
+
+    let failed: Result<(), diesel::result::Error> =
+        PipelinedTransaction::run(&mut connection, async |transaction| {
+            transaction
+                .first_statement(async |connection| {
+                    insert_note(connection, "pipelined_run", "dropped").await
+                })
+                .await?;
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .await;
+    assert!(matches!(
+        failed,
+        Err(diesel::result::Error::RollbackTransaction)
+    ));
+    assert_eq!(
+        notes(&mut observer, "pipelined_run").await,
+        1,
+        "rolled back"
+    );
+    assert!(!connection.is_broken());
+}

@@ -276,8 +276,7 @@ async fn in_transaction<T>(
     apply: impl AsyncFnOnce(&mut AsyncPgConnection, Option<CallAttempt>) -> Result<T, WebhookError>,
 ) -> Result<T, WebhookError> {
     let mut connection = connection(state).await?;
-    let mut transaction = PipelinedTransaction::begin(&mut connection)?;
-    let outcome = async {
+    PipelinedTransaction::run(&mut connection, async |transaction| {
         let attempt = transaction
             .first_statement(async |connection| claim_and_lock(connection, nonce, attempt_id).await)
             .await?;
@@ -290,19 +289,8 @@ async fn in_transaction<T>(
             }
         }
         apply(transaction.connection().await?, attempt).await
-    }
-    .await;
-    match &outcome {
-        Ok(_) => transaction.commit().await?,
-        Err(_) => {
-            // The first error is the answer; a failed rollback has marked the connection
-            // broken, so the pool discards it.
-            if let Err(error) = transaction.rollback().await {
-                tracing::warn!(error.message = %error, "webhook rollback failed");
-            }
-        }
-    }
-    outcome
+    })
+    .await
 }
 
 /// Records the request's nonce and locks its attempt, sent together.

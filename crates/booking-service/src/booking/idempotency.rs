@@ -139,18 +139,10 @@ where
         for<'t, 'c> AsyncFnOnce(&'t mut PipelinedTransaction<'c>) -> Result<StoredAnswer, ApiError>,
 {
     let mut connection = pool.get().await?;
-    let mut transaction = PipelinedTransaction::begin(&mut connection)?;
-    let outcome = claim_work_remember(&mut transaction, tenant_id, request_key, work).await;
-    match &outcome {
-        Ok(_) => transaction.commit().await?,
-        Err(_) => {
-            // The work's error is the answer; a failed rollback has already marked the
-            // connection broken, so the pool discards it.
-            if let Err(error) = transaction.rollback().await {
-                tracing::warn!(error.message = %error, "rollback failed");
-            }
-        }
-    }
+    let outcome = PipelinedTransaction::run(&mut connection, async |transaction| {
+        claim_work_remember(transaction, tenant_id, request_key, work).await
+    })
+    .await;
     // Committed work may have written events; a replay wrote none.
     if matches!(outcome, Ok((_, false))) {
         relay_waker.wake();
