@@ -297,14 +297,14 @@ struct NewAppointmentWrites<'a> {
 /// transaction is aborted.
 ///
 /// Postgres runs them in the order their executions are issued, and diesel-async issues a
-/// statement not yet prepared on the connection only once its prepare has answered. The
-/// reminders need the appointment row (a foreign key). They follow it because their insert
-/// (a batch insert of a `Vec`, which diesel never caches) is prepared on every execution:
-/// its execution is issued a round trip after the appointment's. That costs a second round
-/// trip; a cacheable reminder insert would save it, but must then keep this order some
-/// other way (`tests/api/slot_bookings.rs`,
+/// statement not yet prepared on the connection only once its prepare has answered, so which
+/// runs first depends on what the connection has prepared before. The reminders need the
+/// appointment row, a foreign key that Postgres checks at `COMMIT` (migration
+/// `2026-11-26-000001_reminder_fk_at_commit`) for exactly this: every insert here is
+/// prepared once per connection, and they all go out in one round trip
+/// (`tests/api/slot_bookings.rs`,
 /// `a_booking_after_a_move_on_a_fresh_connection_writes_its_reminder_after_its_appointment`,
-/// sets up the connection where it would break). The outbox row needs neither.
+/// sets up a connection that runs the reminder insert first).
 async fn write_new_appointment(
     connection: &AsyncPgConnection,
     writes: NewAppointmentWrites<'_>,

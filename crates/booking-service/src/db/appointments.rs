@@ -319,18 +319,19 @@ pub async fn insert_appointment(
 
 /// Inserts reminders of an appointment.
 pub async fn insert_reminders(
-    mut connection: &AsyncPgConnection,
+    connection: &AsyncPgConnection,
     appointment_id: Uuid,
     tenant_id: Uuid,
     reminders: &[NewReminder<'_>],
 ) -> QueryResult<()> {
-    if reminders.is_empty() {
-        return Ok(());
-    }
-    let reminder_rows: Vec<_> = reminders
-        .iter()
-        .map(|reminder| {
-            (
+    // One single-row insert per reminder, all sent together: a single-row insert is prepared
+    // once per connection and then only executed, where a batch insert of a `Vec` (whose SQL
+    // depends on its length) is prepared again on every execution, a round trip and a parse
+    // and plan in Postgres each time.
+    futures_util::future::try_join_all(reminders.iter().map(|reminder| async move {
+        let mut connection = connection;
+        diesel::insert_into(appointment_reminders::table)
+            .values((
                 appointment_reminders::id.eq(reminder.id),
                 appointment_reminders::appointment_id.eq(appointment_id),
                 appointment_reminders::tenant_id.eq(tenant_id),
@@ -340,13 +341,11 @@ pub async fn insert_reminders(
                 appointment_reminders::template.eq(reminder.template),
                 appointment_reminders::fallback_channel.eq(reminder.fallback_channel),
                 appointment_reminders::fallback_template.eq(reminder.fallback_template),
-            )
-        })
-        .collect();
-    diesel::insert_into(appointment_reminders::table)
-        .values(reminder_rows)
-        .execute(&mut connection)
-        .await?;
+            ))
+            .execute(&mut connection)
+            .await
+    }))
+    .await?;
     Ok(())
 }
 

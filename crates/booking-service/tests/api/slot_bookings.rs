@@ -390,7 +390,8 @@ async fn a_returning_customer_is_recognised_by_names_and_a_confirming_detail_and
 /// prepare has answered, so of a booking's pipelined inserts a cached reminder insert can
 /// execute before an unprepared appointment insert. Here the only connection of a freshly
 /// started service prepares the one-reminder insert for a move first; the next booking must
-/// still write its reminder after its appointment.
+/// still be written whole (the reminder's reference to its appointment is checked at
+/// commit).
 #[tokio::test]
 async fn a_booking_after_a_move_on_a_fresh_connection_writes_its_reminder_after_its_appointment() {
     let app = TestApp::spawn().await;
@@ -456,5 +457,46 @@ async fn a_booking_after_a_move_on_a_fresh_connection_writes_its_reminder_after_
         Some(1),
         "{second}"
     );
+    app.stop().await;
+}
+
+/// A booking's inserts may run in either order because the reminders' reference to their
+/// appointment is checked at commit; it is still checked.
+#[tokio::test]
+async fn a_reminder_without_its_appointment_is_refused_at_commit() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+    let app = TestApp::spawn().await;
+    let mut connection = app.env.connect("booking").await.unwrap();
+    let missing_appointment = uuid::Uuid::new_v4();
+    let error = connection
+        .batch_execute(&format!(
+            "BEGIN; \
+             INSERT INTO appointment_reminders (id, appointment_id, tenant_id, channel, due_at) \
+             VALUES (gen_random_uuid(), '{missing_appointment}', gen_random_uuid(), 'sms', now()); \
+             COMMIT;"
+        ))
+        .await
+        .expect_err("a reminder of no appointment was committed");
+    assert!(
+        error
+            .to_string()
+            .contains("appointment_reminders_appointment_id_fkey"),
+        "{error}"
+    );
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let kept: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM appointment_reminders \
+         WHERE appointment_id = '{missing_appointment}'"
+    ))
+    .get_result(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(kept.count, 0);
     app.stop().await;
 }
