@@ -1,5 +1,6 @@
 //! Short-lived in-process caches for what every hot request reads: the tenant behind an API
-//! key, the schedule of a product's agents, and the bookings a slot search subtracts.
+//! key, the schedule of a product's agents, the bookings a slot search subtracts, and the
+//! appointment type (with its reminder policy and entity) a free-form booking plans with.
 //!
 //! None of them decides anything on its own. Postgres refuses a double booking whatever a
 //! cache says (the exclusion constraint), so a stale entry can at worst offer a slot that
@@ -18,6 +19,7 @@ use attend_runtime::db::DbPool;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::booking::plans::TypePlanning;
 use crate::booking::slots::ProductSchedule;
 
 /// Which version of the data a cached entry was read from: the catalog's (every tenant) and
@@ -57,7 +59,8 @@ pub enum BusyLookup {
     Missing,
 }
 
-/// Product schedules and busy times for slot searches and bookings.
+/// Product schedules and busy times for slot searches and bookings, and appointment types
+/// for free-form bookings.
 ///
 /// Every entry carries the [`Stamp`] read *before* its data was read, and a write bumps the
 /// counters only *after* its transaction committed. So an entry read concurrently with a
@@ -80,6 +83,7 @@ pub struct CalendarCache {
 struct CalendarEntries {
     ttl: Duration,
     schedules: TtlCache<(Uuid, Uuid), (Stamp, Arc<ProductSchedule>)>,
+    appointment_types: TtlCache<(Uuid, Uuid), (Stamp, Arc<TypePlanning>)>,
     busy: TtlCache<BusyKey, BusyEntry>,
     catalog_version: AtomicU64,
     booking_versions: Mutex<HashMap<Uuid, u64>>,
@@ -103,6 +107,7 @@ impl CalendarCache {
             inner: Arc::new(CalendarEntries {
                 ttl,
                 schedules: TtlCache::new(ttl, capacity),
+                appointment_types: TtlCache::new(ttl, capacity),
                 // Kept twice as long: an entry past `ttl` may still be served while it is
                 // read afresh (see `BusyLookup::RefreshDue`).
                 busy: TtlCache::new(ttl.saturating_mul(2), capacity),
@@ -140,10 +145,7 @@ impl CalendarCache {
 
     /// Returns the product's schedule if one read since the last catalog edit is cached.
     pub fn schedule(&self, tenant_id: Uuid, product_id: Uuid) -> Option<Arc<ProductSchedule>> {
-        let entry = self.inner.schedules.get(&(tenant_id, product_id))?;
-        let (stamp, schedule) = &*entry;
-        (stamp.catalog == self.inner.catalog_version.load(Ordering::Acquire))
-            .then(|| Arc::clone(schedule))
+        self.current_in_catalog(&self.inner.schedules, (tenant_id, product_id))
     }
 
     /// Remembers a schedule read at `stamp`.
@@ -157,6 +159,37 @@ impl CalendarCache {
         self.inner
             .schedules
             .insert((tenant_id, product_id), Arc::new((stamp, schedule)));
+    }
+
+    /// Returns the appointment type's planning if one read since the last catalog edit is
+    /// cached.
+    pub fn appointment_type(&self, tenant_id: Uuid, type_id: Uuid) -> Option<Arc<TypePlanning>> {
+        self.current_in_catalog(&self.inner.appointment_types, (tenant_id, type_id))
+    }
+
+    /// Remembers an appointment type's planning read at `stamp`.
+    pub fn remember_appointment_type(
+        &self,
+        tenant_id: Uuid,
+        type_id: Uuid,
+        stamp: Stamp,
+        planning: Arc<TypePlanning>,
+    ) {
+        self.inner
+            .appointment_types
+            .insert((tenant_id, type_id), Arc::new((stamp, planning)));
+    }
+
+    /// Returns the entry of `key` in `entries` if it was read since the last catalog edit.
+    fn current_in_catalog<V>(
+        &self,
+        entries: &TtlCache<(Uuid, Uuid), (Stamp, Arc<V>)>,
+        key: (Uuid, Uuid),
+    ) -> Option<Arc<V>> {
+        let entry = entries.get(&key)?;
+        let (stamp, value) = &*entry;
+        (stamp.catalog == self.inner.catalog_version.load(Ordering::Acquire))
+            .then(|| Arc::clone(value))
     }
 
     /// Returns the busy times of `agent_ids` in `[from, until)` if cached and current.

@@ -414,7 +414,7 @@ async fn plan_of(
         zone: wanted.zone,
         locale: LOCALE,
     };
-    let Some(mut plan) = plans::free_form_plan(connection, tenant_id, request).await? else {
+    let Some(mut plan) = plans::free_form_plan(connection, tenant_id, request, None).await? else {
         return Err(bad("eventType.uuid", "no such appointment type"));
     };
     let mut remind_text = wanted
@@ -445,7 +445,7 @@ async fn plan_of(
                 }]),
                 ..request
             };
-            plan = plans::free_form_plan(connection, tenant_id, default_plan)
+            plan = plans::free_form_plan(connection, tenant_id, default_plan, None)
                 .await?
                 .ok_or_else(|| bad("eventType.uuid", "no such appointment type"))?;
         }

@@ -3,12 +3,15 @@
 //! the eligibility check of requests that demand it. Slot bookings plan in
 //! [`super::commands`] from their cached schedule.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::cache::CalendarCache;
 use crate::db::appointments::CatalogLinks;
 use crate::db::reminder_policies;
 use crate::db::scheduling::EntityRow;
@@ -51,27 +54,38 @@ pub struct Plan {
     pub entity: Option<EntityRow>,
 }
 
+/// An appointment type as a free-form booking plans with it.
+#[derive(Debug, Clone)]
+pub struct TypePlanning {
+    /// The type's entity.
+    pub entity_id: Uuid,
+    /// The type's reminder policy, when it has one.
+    pub policy: Option<ReminderPolicy>,
+    /// The entity's row, when it is live.
+    pub entity: Option<EntityRow>,
+}
+
 /// Returns the plan for `request`, or `None` when it names an appointment type the tenant
-/// does not have.
+/// does not have. The type comes from `cache` when it holds one read since this process's
+/// last catalog edit (an edit through another replica shows within the cache's time to
+/// live, as for slot bookings' schedules).
 pub async fn free_form_plan(
     connection: &mut AsyncPgConnection,
     tenant_id: Uuid,
     request: PlanRequest<'_>,
+    cache: Option<&CalendarCache>,
 ) -> QueryResult<Option<Plan>> {
     let (catalog, policy, entity) = match request.appointment_type_id {
         Some(type_id) => {
-            let Some((entity_id, stored_policy, entity)) =
-                type_policy_and_entity(connection, tenant_id, type_id).await?
-            else {
+            let Some(planning) = type_planning(connection, tenant_id, type_id, cache).await? else {
                 return Ok(None);
             };
-            let policy = stored_policy.map(reminder_policies::parse).transpose()?;
             let catalog = CatalogLinks {
-                entity_id: Some(entity_id),
+                entity_id: Some(planning.entity_id),
                 appointment_type_id: Some(type_id),
                 ..CatalogLinks::default()
             };
-            (catalog, policy, entity)
+            (catalog, planning.policy.clone(), planning.entity.clone())
         }
         None => (CatalogLinks::default(), None, None),
     };
@@ -114,6 +128,36 @@ pub async fn free_form_plan(
         policy,
         entity,
     }))
+}
+
+/// Returns the tenant's live appointment type as a free-form booking plans with it, from
+/// `cache` when current; `None` when there is no such type (never cached: a type created
+/// through another replica is bookable at once).
+async fn type_planning(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    type_id: Uuid,
+    cache: Option<&CalendarCache>,
+) -> QueryResult<Option<Arc<TypePlanning>>> {
+    if let Some(planning) = cache.and_then(|cache| cache.appointment_type(tenant_id, type_id)) {
+        return Ok(Some(planning));
+    }
+    // Read before the data: an edit committed meanwhile makes this entry stale at once.
+    let stamp = cache.map(|cache| cache.stamp(tenant_id));
+    let Some((entity_id, stored_policy, entity)) =
+        type_policy_and_entity(connection, tenant_id, type_id).await?
+    else {
+        return Ok(None);
+    };
+    let planning = Arc::new(TypePlanning {
+        entity_id,
+        policy: stored_policy.map(reminder_policies::parse).transpose()?,
+        entity,
+    });
+    if let (Some(cache), Some(stamp)) = (cache, stamp) {
+        cache.remember_appointment_type(tenant_id, type_id, stamp, Arc::clone(&planning));
+    }
+    Ok(Some(planning))
 }
 
 /// Reads the tenant's live appointment type's entity id, its stored policy and its live

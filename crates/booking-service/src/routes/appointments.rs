@@ -181,7 +181,7 @@ pub async fn create_appointment(
                 zone: appointment.time_zone,
                 locale: &appointment.customer_locale,
             };
-            let plan = plans::free_form_plan(connection, tenant.id, plan_request)
+            let plan = plans::free_form_plan(connection, tenant.id, plan_request, Some(&state.calendars))
                 .await?
                 .ok_or_else(|| {
                     Problem::invalid_field("appointment_type_id", "no such appointment type")

@@ -210,6 +210,49 @@ async fn book_free_form(
     app.post_json(key, "/v1/appointments", &body).await
 }
 
+/// Free-form bookings read their type and its policy through a cache; an edit through this
+/// process shows in the very next booking.
+#[tokio::test]
+async fn a_free_form_booking_plans_with_the_policy_edited_just_before() {
+    let app = TestApp::spawn().await;
+    let (tenant_id, key) = app.create_tenant("Clinic").await;
+    let catalog = seed_catalog(&app, tenant_id, CatalogSpec::default()).await;
+    let path = format!("/v1/appointment-types/{}/reminder-policy", catalog.massage);
+    let start = (Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let planned = |booked: &Value| -> Vec<String> {
+        booked["reminders"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no reminders in {booked}"))
+            .iter()
+            .map(|reminder| reminder["channel"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    let one_sms = json!({"reminders": [{"channel": "sms", "offset": "PT3H"}]});
+    let (status, saved) = app.put_json(&key, &path, &one_sms).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, booked) = book_free_form(&app, &key, catalog.massage, &start, json!({})).await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(planned(&booked), ["sms"]);
+
+    let (status, _) = app.delete(&key, &path).await;
+    assert_eq!(status, 204);
+    let (status, booked) = book_free_form(&app, &key, catalog.massage, &start, json!({})).await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(planned(&booked), Vec::<String>::new());
+
+    let voice_then_sms = json!({"reminders": [
+        {"channel": "voice", "offset": "P1D"},
+        {"channel": "sms", "offset": "PT3H"}
+    ]});
+    let (status, saved) = app.put_json(&key, &path, &voice_then_sms).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, booked) = book_free_form(&app, &key, catalog.massage, &start, json!({})).await;
+    assert_eq!(status, 201, "{booked}");
+    assert_eq!(planned(&booked), ["voice", "sms"]);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_day_before_keeps_the_wall_clock_time_across_the_dst_change_and_24_hours_does_not() {
     let app = TestApp::spawn().await;
