@@ -176,6 +176,16 @@ pub async fn connect(
     Ok(pool)
 }
 
+/// Returns whether `error` is Postgres ending a transaction to break a deadlock (SQLSTATE
+/// 40P01). diesel reports it as an unknown database error with no constraint name, so it is
+/// recognised by Postgres's message (which assumes English server messages, the default).
+pub fn is_deadlock(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected")
+    )
+}
+
 /// Returns `Ok` when a pooled connection answers a trivial query.
 pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
     let mut connection = pool
@@ -191,7 +201,23 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
     use super::*;
+
+    #[test]
+    fn only_postgres_ending_a_deadlock_is_a_deadlock() {
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        assert!(is_deadlock(&error(
+            DatabaseErrorKind::Unknown,
+            "deadlock detected"
+        )));
+        assert!(!is_deadlock(&error(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint \"webhook_nonces_pkey\""
+        )));
+        assert!(!is_deadlock(&Error::NotFound));
+    }
 
     #[test]
     fn schema_names_are_plain_identifiers() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use anyhow::Context;
-use attend_runtime::db::{DbPool, PooledConnection};
+use attend_runtime::db::{self, DbPool, PooledConnection};
 use attend_runtime::pipelined::PipelinedTransaction;
 use attend_runtime::{Problem, Secret};
 use chrono::{DateTime, Utc};
@@ -315,16 +315,9 @@ async fn claim_and_lock(
         // Two requests can only wait on each other here when they carry the same nonce for
         // the same attempt (one holds the nonce, the other the attempt's lock): the one
         // Postgres ends is the replay.
-        Err(error) if is_deadlock(&error) => Err(WebhookError::Replay),
+        Err(error) if db::is_deadlock(&error) => Err(WebhookError::Replay),
         Err(error) => Err(error.into()),
     }
-}
-
-fn is_deadlock(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected")
-    )
 }
 
 async fn connection(state: &WebhookState) -> Result<PooledConnection, WebhookError> {
@@ -809,23 +802,7 @@ pub async fn prune_nonces(pool: DbPool, cancel: CancellationToken) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
-    use diesel::result::{DatabaseErrorKind, Error};
-
     use super::*;
-
-    #[test]
-    fn only_a_deadlock_is_taken_for_a_concurrent_replay() {
-        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
-        assert!(is_deadlock(&error(
-            DatabaseErrorKind::Unknown,
-            "deadlock detected"
-        )));
-        assert!(!is_deadlock(&error(
-            DatabaseErrorKind::UniqueViolation,
-            "duplicate key value violates unique constraint \"webhook_nonces_pkey\""
-        )));
-        assert!(!is_deadlock(&Error::NotFound));
-    }
 
     #[test]
     fn hangups_without_an_answer_map_to_outcomes() {

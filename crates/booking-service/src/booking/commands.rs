@@ -32,8 +32,6 @@ use crate::events::{self, Business};
 
 /// The constraint that makes double booking impossible.
 const NO_DOUBLE_BOOKING: &str = "appointments_no_double_booking";
-/// Postgres's message for SQLSTATE 40P01, which diesel reports as an unknown error.
-const DEADLOCK_DETECTED: &str = "deadlock detected";
 
 /// A request to book a slot.
 #[derive(Debug, Clone)]
@@ -1155,14 +1153,13 @@ async fn apply_agent_write(
 /// an appointment write waits on can close such a cycle. Seen in the fifty-callers test;
 /// Postgres reports the deadlock under no constraint name, hence the message.
 fn is_double_booking(error: &diesel::result::Error) -> bool {
-    match error {
-        diesel::result::Error::DatabaseError(_, info) => {
-            info.constraint_name() == Some(NO_DOUBLE_BOOKING)
+    let refused = matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.constraint_name() == Some(NO_DOUBLE_BOOKING)
                 || info.message().contains(NO_DOUBLE_BOOKING)
-                || info.message() == DEADLOCK_DETECTED
-        }
-        _ => false,
-    }
+    );
+    refused || attend_runtime::db::is_deadlock(error)
 }
 
 #[cfg(test)]
