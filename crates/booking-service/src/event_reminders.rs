@@ -25,7 +25,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use attend_runtime::outbox::RelayWake;
-use attend_runtime::pipelined::PipelinedTransaction;
 
 use crate::auth::Tenant;
 use crate::booking::BookingError;
@@ -620,13 +619,7 @@ pub async fn create(
         // The caller's transaction does not wake the relay: the trigger notifies it.
         relay_wake: RelayWake::Notify,
     };
-    commands::schedule(
-        &mut PipelinedTransaction::within(connection),
-        tenant.id,
-        &tenant.name,
-        command,
-    )
-    .await?;
+    commands::schedule_within(connection, tenant.id, &tenant.name, command).await?;
     let id = Uuid::now_v7();
     let follow_up_text = wanted.follow_up.as_ref().map(|(text, _)| text.clone());
     diesel::insert_into(event_reminders::table)

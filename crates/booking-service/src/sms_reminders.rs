@@ -20,7 +20,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use attend_runtime::outbox::RelayWake;
-use attend_runtime::pipelined::PipelinedTransaction;
 
 use crate::auth::Tenant;
 use crate::booking::BookingError;
@@ -412,13 +411,7 @@ pub async fn create(
                 // Its own transaction, not run_once: the trigger notifies the relay.
                 relay_wake: RelayWake::Notify,
             };
-            commands::schedule(
-                &mut PipelinedTransaction::within(connection),
-                tenant.id,
-                &tenant.name,
-                command,
-            )
-            .await?;
+            commands::schedule_within(connection, tenant.id, &tenant.name, command).await?;
             diesel::insert_into(sms_reminders::table)
                 .values((
                     sms_reminders::reminder_id.eq(reminder_id),

@@ -165,10 +165,27 @@ pub fn new_reminders(messages: &[PlannedMessage]) -> Vec<NewReminder<'_>> {
         .collect()
 }
 
+/// [`schedule`] for a caller that already holds an open transaction on `connection` (the
+/// dialects, which write their own rows in it after the appointment).
+pub async fn schedule_within(
+    connection: &mut AsyncPgConnection,
+    tenant_id: Uuid,
+    tenant_name: &str,
+    command: ScheduleAppointment<'_>,
+) -> QueryResult<(AppointmentRecord, Vec<ReminderRow>)> {
+    schedule(
+        &mut PipelinedTransaction::within(connection),
+        tenant_id,
+        tenant_name,
+        command,
+    )
+    .await
+}
+
 /// Books a free-form appointment of the tenant named `tenant_name`: finds or creates its
 /// customer, stores it with its reminders and writes `appointment.scheduled` through the
-/// outbox, in the caller's transaction. Returns what was stored. `POST /v1/appointments`
-/// and the `/reminder` dialect both book through here.
+/// outbox, in `transaction`. Returns what was stored. `POST /v1/appointments` books through
+/// here, and the `/reminder` and `/events/reminders` dialects through [`schedule_within`].
 pub async fn schedule(
     transaction: &mut PipelinedTransaction<'_>,
     tenant_id: Uuid,
