@@ -47,8 +47,8 @@ pub struct Plan {
     pub messages: Vec<PlannedMessage>,
     /// The entity and type named, for the appointment's links.
     pub catalog: CatalogLinks,
-    /// The type's policy, when it has one.
-    pub policy: Option<ReminderPolicy>,
+    /// The type's policy, when it has one (shared with the cache).
+    pub policy: Option<Arc<ReminderPolicy>>,
     /// The live entity of the type, when a type was named: what the booking's event names
     /// as the business.
     pub entity: Option<EntityRow>,
@@ -60,7 +60,7 @@ pub struct TypePlanning {
     /// The type's entity.
     pub entity_id: Uuid,
     /// The type's reminder policy, when it has one.
-    pub policy: Option<ReminderPolicy>,
+    pub policy: Option<Arc<ReminderPolicy>>,
     /// The entity's row, when it is live.
     pub entity: Option<EntityRow>,
 }
@@ -89,7 +89,14 @@ pub async fn free_form_plan(
         }
         None => (CatalogLinks::default(), None, None),
     };
-    let texts = policy.clone().unwrap_or_default();
+    let default_texts;
+    let texts: &ReminderPolicy = match &policy {
+        Some(policy) => policy,
+        None => {
+            default_texts = ReminderPolicy::default();
+            &default_texts
+        }
+    };
     let mut messages: Vec<PlannedMessage> = match request.reminders {
         Some(reminders) => reminders
             .iter()
@@ -151,7 +158,10 @@ async fn type_planning(
     };
     let planning = Arc::new(TypePlanning {
         entity_id,
-        policy: stored_policy.map(reminder_policies::parse).transpose()?,
+        policy: stored_policy
+            .map(reminder_policies::parse)
+            .transpose()?
+            .map(Arc::new),
         entity,
     });
     if let (Some(cache), Some(stamp)) = (cache, stamp) {
