@@ -9,8 +9,8 @@
 //! - [`http`]: problem+json errors, JSON extraction that names the failing field, health,
 //!   readiness and metrics routes, the request root span;
 //! - [`service`]: the wiring of all of the above and graceful shutdown;
-//! - [`pipelined`]: a transaction whose `BEGIN` and `COMMIT` share round trips with its
-//!   statements;
+//! - [`pipelined`]: a transaction whose `BEGIN` shares a round trip with its first
+//!   statement;
 //! - [`mask`] and [`phone`]: phone numbers masked for logs, and normalised to E.164;
 //! - [`calling_window`]: the local hours reminders may go out in, per recipient zone.
 
